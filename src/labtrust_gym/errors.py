@@ -1,0 +1,50 @@
+"""The small, flat exception hierarchy of LabTrust-Gym.
+
+Every message names the object at fault (file, field, id) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LabTrustError",
+    "PolicyError",
+    "PolicyValidationError",
+    "UnknownIdError",
+    "RegistryError",
+    "ConfigError",
+]
+
+
+class LabTrustError(Exception):
+    """Base class of every error raised on purpose by LabTrust-Gym."""
+
+
+class PolicyError(LabTrustError):
+    """A policy file is missing, unreadable or malformed."""
+
+
+class PolicyValidationError(PolicyError):
+    """One or more policy files fail their schema or a cross-reference check.
+
+    ``problems`` holds ``(file, path, message)`` triples.
+    """
+
+    def __init__(self, problems: list[tuple[str, str, str]]):
+        self.problems = problems
+        lines = [f"{f}: {p or '<root>'}: {m}" for f, p, m in problems]
+        super().__init__(f"{len(problems)} policy problem(s):\n  " + "\n  ".join(lines))
+
+
+class UnknownIdError(LabTrustError, KeyError):
+    """An id (task, method, preset, device...) is not known; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RegistryError(LabTrustError):
+    """A registry was used wrongly (duplicate id without override, bad plugin shape)."""
+
+
+class ConfigError(LabTrustError, ValueError):
+    """A configuration value is invalid; the message names the field."""
