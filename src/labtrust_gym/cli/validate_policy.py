@@ -1,0 +1,62 @@
+"""``labtrust validate-policy``: schema and cross-reference check of a policy tree.
+
+Prints one ``file: path: message`` line per problem (``--json``: a JSON list of
+``{"file", "path", "message"}`` objects) on stdout. Exit code 0 when the policy is valid,
+1 when problems were found, 2 when the directory or partner overlay does not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "validate-policy",
+        help="validate the policy files (schemas and cross-references)",
+        description=(
+            "Validate every policy file against its JSON Schema, then check the references "
+            "between files (zones, sites, devices, roles, reason codes...)."
+        ),
+    )
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        default=None,
+        help="policy/ directory or the repository root holding it (default: configured one)",
+    )
+    parser.add_argument(
+        "--partner",
+        metavar="ID",
+        default=None,
+        help="merge the overlay policy/partners/ID/ before validating",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the problems as a JSON list on stdout"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from labtrust_gym.policy.validate import check_policy_dir
+
+    result = check_policy_dir(args.policy_dir, args.partner)
+    problems = result.problems
+    if args.json:
+        payload = [{"file": f, "path": p, "message": m} for f, p, m in problems]
+        print(json.dumps(payload, indent=2))
+    else:
+        for f, p, m in problems:
+            print(f"{f}: {p or '<root>'}: {m}")
+    if problems:
+        print(f"policy INVALID: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    summary = f"policy OK: {len(result.files)} files validated"
+    print(summary, file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,471 @@
+"""The lab engine: the ``hospital_lab`` domain adapter.
+
+``LabEngine`` holds the state of one episode and applies events to it. One call of
+:meth:`LabEngine.step` takes one event ``{event_id, t_s, agent_id, action_type, args,
+token_refs[, key_id, signature]}`` and returns the runner output contract::
+
+    {"status": "ACCEPTED" | "BLOCKED", "emits": [...], "violations": [...],
+     "blocked_reason_code": str | None, "token_consumed": [...],
+     "hashchain": {"head_hash", "length", "last_event_hash"}}
+
+Order of a step: the clock advances to ``t_s`` (runs complete, arrivals, escalations,
+alarms due by then happen whatever the action), then the action is checked (shape, agent,
+role, transit, signature, tokens, then the action's own rules) and, only if every check
+passes, applied. A BLOCKED action changes nothing; the step is always appended to the
+hash-chained audit log. Invariants registered for the action type run after an accepted
+action; CLOCK invariants run after any step that advanced the clock.
+
+Timing: ``explicit`` uses each device type's nominal service time and injects faults only
+from the initial state's schedule; ``simulated`` draws service times, transport jitter,
+random faults (MTBF) and runs maintenance windows, all from the episode seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import math
+from typing import Any
+
+import numpy as np
+
+from labtrust_gym.engine.actions_devices import DeviceActions
+from labtrust_gym.engine.actions_results import ResultActions
+from labtrust_gym.engine.actions_specimens import SpecimenActions
+from labtrust_gym.engine.actions_transport import TransportActions
+from labtrust_gym.engine.actions_trust import TrustActions
+from labtrust_gym.engine.actions_zones import ZoneActions
+from labtrust_gym.engine.audit_log import AuditLog
+from labtrust_gym.engine.base import Blocked
+from labtrust_gym.engine.canonical import canonical_json
+from labtrust_gym.engine.invariants_runtime import compile_invariants
+from labtrust_gym.engine.signatures import KeyRegistry
+from labtrust_gym.engine.state import (
+    AgentState,
+    Consignment,
+    DeviceState,
+    DoorState,
+    ResultState,
+    SpecimenState,
+    Token,
+)
+from labtrust_gym.engine.world import CompiledWorld, compile_world
+from labtrust_gym.errors import ConfigError
+from labtrust_gym.policy.loader import PolicyBundle, load_policy
+
+__all__ = ["LabEngine", "TIMING_MODES", "CUSTODY_ACTIONS"]
+
+TIMING_MODES = ("explicit", "simulated")
+#: Chain-of-custody actions are always signed, strict mode or not.
+CUSTODY_ACTIONS = frozenset({"DISPATCH_TRANSPORT", "RECEIVE_TRANSPORT"})
+_STATE_FIELDS = (
+    "now", "_seq", "_heap", "agents", "specimens", "devices", "results", "doors",
+    "consignments", "tokens", "frozen_zones", "downtime", "forensic_frozen", "work_ids",
+    "inventory", "_first_step_done", "_counters", "timing_mode", "strict_signatures",
+    "specimen_defaults",
+)
+_RNG_NAMES = ("values", "service", "faults", "transport", "misc")
+
+
+class LabEngine(
+    ZoneActions, SpecimenActions, DeviceActions, ResultActions, TransportActions, TrustActions
+):
+    """A pathology lab under a trust skeleton; see the module docstring for the contract."""
+
+    domain_id = "hospital_lab"
+
+    def __init__(
+        self,
+        policy: PolicyBundle | None = None,
+        *,
+        policy_root: Any = None,
+        partner_id: str | None = None,
+    ) -> None:
+        self.policy = policy if policy is not None else load_policy(policy_root,
+                                                                    partner_id=partner_id)
+        self._handlers = {
+            "NOOP": self._act_noop,
+            "TICK": self._act_noop,
+            "MOVE": self._act_move,
+            "OPEN_DOOR": self._act_open_door,
+            "CLOSE_DOOR": self._act_close_door,
+            "ACCESSION": self._act_accession,
+            "RESOLVE_HOLD": self._act_resolve_hold,
+            "PICK_UP": self._act_pick_up,
+            "DROP_OFF": self._act_drop_off,
+            "QUEUE_RUN": self._act_queue_run,
+            "START_RUN": self._act_start_run,
+            "REQUEST_RERUN": self._act_request_rerun,
+            "RELEASE_RESULT": self._act_release_result,
+            "RUN_QC": self._act_run_qc,
+            "CALIBRATE": self._act_calibrate,
+            "REPAIR_DEVICE": self._act_repair_device,
+            "RESTOCK_REAGENT": self._act_restock_reagent,
+            "NOTIFY_CRITICAL": self._act_notify_critical,
+            "ACK_CRITICAL": self._act_ack_critical,
+            "SET_DOWNTIME": self._act_set_downtime,
+            "DISPATCH_TRANSPORT": self._act_dispatch_transport,
+            "RECEIVE_TRANSPORT": self._act_receive_transport,
+            "ISSUE_TOKEN": self._act_issue_token,
+            "REVOKE_TOKEN": self._act_revoke_token,
+            "REVOKE_KEY": self._act_revoke_key,
+            "CLEAR_FREEZE": self._act_clear_freeze,
+            "VERIFY_AUDIT": self._act_verify_audit,
+        }
+        self._internal = {
+            "ARRIVAL": self._on_arrival,
+            "AGENT_ARRIVE": self._on_agent_arrive,
+            "RUN_COMPLETE": self._on_run_complete,
+            "DOOR_CHECK": self._on_door_check,
+            "ESCALATE": self._on_escalate,
+            "TRANSPORT_ARRIVE": self._on_transport_arrive,
+            "SPECIMEN_EXPIRY": self._on_specimen_expiry,
+            "REPAIR_DONE": self._on_repair_done,
+            "DEVICE_FAULT": self._on_device_fault,
+            "QC_DRIFT": self._on_qc_drift,
+            "MAINT_START": self._on_maint_start,
+            "MAINT_END": self._on_maint_end,
+            "DOWNTIME_START": self._on_downtime_start,
+            "DOWNTIME_END": self._on_downtime_end,
+            "REAGENT_DRAIN": self._on_reagent_drain,
+            "TEMP_SHOCK": self._on_temp_shock,
+        }
+        self.initial_state: dict[str, Any] = {}
+        self.reset({}, seed=0)
+
+    # ------------------------------------------------------------------------- reset ---
+    def reset(self, initial_state: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+        """Start a new episode from ``initial_state`` (see docs/engine.md) and ``seed``."""
+        init = initial_state or {}
+        self.initial_state = init
+        self.world: CompiledWorld = compile_world(self.policy, init.get("effective_policy"))
+        w = self.world
+        self._inv = compile_invariants(w.invariants)
+        self._inv_clock = self._inv.get("CLOCK", ())
+        self.seed = int(seed)
+        children = np.random.SeedSequence(self.seed).spawn(len(_RNG_NAMES))
+        self.rng = {n: np.random.Generator(np.random.PCG64(s))
+                    for n, s in zip(_RNG_NAMES, children, strict=True)}
+        mode = init.get("timing_mode", "explicit")
+        if mode not in TIMING_MODES:
+            raise ConfigError(f"initial_state.timing_mode={mode!r}; use one of {TIMING_MODES}")
+        self.timing_mode = mode
+        self.strict_signatures = bool(init.get("strict_signatures", False))
+        self.specimen_defaults = dict(init.get("specimen_defaults", {}))
+        self.now = 0.0
+        self._seq = 0
+        self._heap: list[tuple[float, int, str, tuple[Any, ...]]] = []
+        self._counters: dict[str, int] = {"run": 0, "work": 0}
+        self.frozen_zones: set[str] = set()
+        self.downtime = bool(init.get("downtime", False))
+        self.forensic_frozen = False
+        self.work_ids: set[str] = set()
+        self._first_step_done = False
+        self.audit = AuditLog()
+        self.keys = KeyRegistry(init.get("keys"))
+        self.step_ctx: dict[str, Any] = {}
+        self._emits: list[str] = []
+
+        # Agents: from the initial state, else the policy's agents at their home zones.
+        self.agents: dict[str, AgentState] = {}
+        for a in init.get("agents") or w.policy_agents:
+            aid = a["agent_id"]
+            role = a.get("role")
+            if role is not None and role not in w.roles:
+                raise ConfigError(f"agent {aid}: role {role!r} is not in rbac_policy.roles "
+                                  f"(known: {', '.join(sorted(w.roles))})")
+            zone = a.get("zone") or a.get("home_zone")
+            if zone not in w.zones:
+                raise ConfigError(f"agent {aid}: zone {zone!r} is not a zone of the layout")
+            cap = w.roles[role].carry_capacity if role else 0
+            self.agents[aid] = AgentState(aid, role, zone, capacity=cap)
+
+        self.devices: dict[str, DeviceState] = {}
+        dev_over = init.get("devices", {})
+        for did, d in w.devices.items():
+            dt = w.device_types[d["device_type"]]
+            reagents = {rid: int(r["initial_onboard"]) for rid, r in w.reagents.items()
+                        if r["analyzer_type"] == d["device_type"]}
+            dev = DeviceState(did, d["device_type"], dt["kind"], d["zone"], d["site_id"],
+                              int(dt["capacity"]), bool(dt["batch"]), reagents=reagents)
+            over = dev_over.get(did, {})
+            dev.reagents.update({k: int(v) for k, v in over.get("reagents", {}).items()})
+            if over.get("state") in ("FAULT", "MAINT"):
+                dev.state = over["state"]
+            dev.qc_drift = bool(over.get("qc_drift", False))
+            dev.qc_failed = bool(over.get("qc_failed", False))
+            self.devices[did] = dev
+        unknown = set(dev_over) - set(self.devices)
+        if unknown:
+            raise ConfigError(f"initial_state.devices names unknown device(s) {sorted(unknown)}")
+
+        self.doors = {did: DoorState(did, (d["zones"][0], d["zones"][1]), d["kind"],
+                                     float(d["max_open_s"]), d.get("token_type"))
+                      for did, d in w.doors.items()}
+        self.inventory = {s: dict(v) for s, v in w.stores_inventory.items()}
+        self.specimens: dict[str, SpecimenState] = {}
+        self.results: dict[str, ResultState] = {}
+        self.consignments: dict[str, Consignment] = {}
+        self.tokens: dict[str, Token] = {}
+
+        for spec in init.get("specimens", []):
+            self._add_specimen(spec, float(spec.get("arrival_t", 0.0)), emit=False)
+        for item in init.get("arrival_schedule", []):
+            self._schedule(float(item["t_s"]), "ARRIVAL", (item["specimen"],))
+        for item in init.get("schedule", []):
+            kind = item.get("kind")
+            if kind not in self._internal or kind in ("ARRIVAL", "AGENT_ARRIVE", "RUN_COMPLETE",
+                                                      "DOOR_CHECK", "ESCALATE",
+                                                      "TRANSPORT_ARRIVE", "SPECIMEN_EXPIRY",
+                                                      "REPAIR_DONE"):
+                raise ConfigError(
+                    f"initial_state.schedule kind {kind!r} is not schedulable; use one of "
+                    "DEVICE_FAULT, QC_DRIFT, MAINT_START, MAINT_END, DOWNTIME_START, "
+                    "DOWNTIME_END, REAGENT_DRAIN, TEMP_SHOCK")
+            self._schedule(float(item["t_s"]), kind, (dict(item),))
+        if self.timing_mode == "simulated":
+            self._schedule_simulated_world()
+        return self.query("summary")
+
+    def _schedule_simulated_world(self) -> None:
+        frng = self.rng["faults"]
+        for did in sorted(self.devices):
+            mtbf = float(self.world.device_types[self.devices[did].device_type].get("mtbf_s", 0))
+            if mtbf > 0:
+                self._schedule(float(frng.exponential(mtbf)), "DEVICE_FAULT",
+                               ({"device_id": did, "random": True},))
+        for mw in self.world.maintenance_windows:
+            if mw["device_id"] in self.devices:
+                self._schedule(float(mw["start_s"]), "MAINT_START", (dict(mw),))
+                self._schedule(float(mw["start_s"] + mw["duration_s"]), "MAINT_END", (dict(mw),))
+
+    # -------------------------------------------------------------------------- step ---
+    def step(self, event: Any) -> dict[str, Any]:
+        """Apply one event; never raises for bad input (see the module docstring)."""
+        self._emits = emits = []
+        self.step_ctx = ctx = {}
+        self._to_consume: list[str] = []
+        reason: str | None = None
+        violations: list[dict[str, Any]] = []
+        try:
+            ev_bytes = canonical_json(event)
+        except (TypeError, ValueError):
+            ev_bytes = canonical_json({"unserializable_event": type(event).__name__})
+            reason = "EVENT_MALFORMED"
+        action = None
+        self._clocked = False
+        if reason is None:
+            try:
+                action = self._check_and_apply(event)
+            except Blocked as b:
+                reason = b.code
+        clocked = self._clocked
+        if reason is None and action is not None:
+            for tid in self._to_consume:
+                tok = self.tokens[tid]
+                if tok.single_use:
+                    tok.used = True
+                    emits.append("TOKEN_CONSUMED")
+            for inv in self._inv.get(action, ()):
+                out = inv.handler(self, event, inv.params)
+                if out is not None and not out[0]:
+                    violations.append(self._violation(inv, out))
+        if clocked and self._inv_clock and (
+            ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted")
+        ):
+            for inv in self._inv_clock:
+                out = inv.handler(self, event, inv.params)
+                if out is not None and not out[0]:
+                    violations.append(self._violation(inv, out))
+        status = "ACCEPTED" if reason is None else "BLOCKED"
+        consumed = self._to_consume if reason is None else []
+        if reason is not None and reason not in self.world.reason_codes:
+            raise RuntimeError(f"engine bug: unregistered reason code {reason}")
+        outcome = {
+            "status": status,
+            "blocked_reason_code": reason,
+            "emits": emits,
+            "violations": [v["invariant_id"] for v in violations],
+            "token_consumed": consumed,
+        }
+        self._seq += 1
+        blob = (b'{"event":' + ev_bytes + b',"outcome":' + canonical_json(outcome)
+                + b',"seq":' + str(self._seq).encode() + b',"t_s":'
+                + canonical_json(self.now) + b"}")
+        self.audit.append_bytes(blob)
+        return {
+            "status": status,
+            "emits": emits,
+            "violations": violations,
+            "blocked_reason_code": reason,
+            "token_consumed": list(consumed),
+            "hashchain": self.audit.summary(),
+        }
+
+    def step_batch(self, events: list[Any]) -> list[dict[str, Any]]:
+        """Exactly ``[self.step(e) for e in events]``."""
+        return [self.step(e) for e in events]
+
+    def _violation(self, inv: Any, out: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            "invariant_id": inv.invariant_id,
+            "severity": inv.severity,
+            "reason_code": out[1] or inv.reason_code,
+            "details": out[2] or {},
+        }
+
+    def _check_and_apply(self, event: Any) -> str:
+        if not isinstance(event, dict):
+            raise Blocked("EVENT_MALFORMED")
+        if self.forensic_frozen:
+            raise Blocked("AUDIT_FORENSIC_FREEZE")
+        t = event.get("t_s")
+        if type(t) not in (int, float) or not math.isfinite(t) or not isinstance(
+            event.get("event_id"), str
+        ):
+            raise Blocked("EVENT_MALFORMED")
+        if t < self.now:
+            raise Blocked("EVENT_TIME_REGRESSION")
+        # Time passes whatever the action turns out to be.
+        if t > self.now or (self._heap and self._heap[0][0] <= t):
+            self._clocked = self._advance(float(t))
+        if not self._first_step_done:
+            self._first_step_done = True
+            if self.initial_state.get("_scale_config_sanitized") is not None:
+                self._emits.append("COORD_SCALE_CONFIG")
+        action = event.get("action_type")
+        if not isinstance(action, str):
+            raise Blocked("EVENT_MALFORMED")
+        handler = self._handlers.get(action)
+        if handler is None:
+            raise Blocked("ARGS_UNKNOWN_ACTION")
+        args = event.get("args")
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            raise Blocked("ARGS_INVALID")
+        refs = event.get("token_refs")
+        if refs is None:
+            refs = ()
+        elif not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            raise Blocked("ARGS_INVALID")
+        aid = event.get("agent_id")
+        agent = self.agents.get(aid) if isinstance(aid, str) else None
+        if agent is None:
+            raise Blocked("AGENT_UNKNOWN")
+        if action in self.world.open_actions:
+            return action
+        role = agent.role
+        if role is None:
+            raise Blocked("RBAC_NO_ROLE")
+        if action not in self.world.roles[role].actions:
+            raise Blocked("RBAC_ACTION_DENIED")
+        if agent.zone is None:
+            raise Blocked("AGENT_IN_TRANSIT")
+        if event.get("signature") is not None or event.get("key_id") is not None or (
+            self.strict_signatures and action != "VERIFY_AUDIT"
+        ):
+            code = self.keys.verify(event, self.world.fingerprint, self.audit.head_hash)
+            if code is not None:
+                if code == "SIG_MISSING" and action in CUSTODY_ACTIONS:
+                    code = "TRANSPORT_CUSTODY_UNSIGNED"
+                raise Blocked(code)
+            ctx_signed = True
+        else:
+            if action in CUSTODY_ACTIONS:
+                raise Blocked("TRANSPORT_CUSTODY_UNSIGNED")
+            ctx_signed = False
+        self.step_ctx["signed"] = ctx_signed
+        if refs:
+            self._check_token_refs(refs, agent, action)
+        handler(agent, args, event)
+        return action
+
+    # ------------------------------------------------------------------------- clock ---
+    def _schedule(self, t: float, kind: str, data: tuple[Any, ...]) -> None:
+        self._counters["sched"] = n = self._counters.get("sched", 0) + 1
+        heapq.heappush(self._heap, (t, n, kind, data))
+
+    def _advance(self, t: float) -> bool:
+        heap = self._heap
+        ran = False
+        while heap and heap[0][0] <= t:
+            et, _, kind, data = heapq.heappop(heap)
+            if et > self.now:
+                self.now = et
+            self._internal[kind](*data)
+            ran = True
+        advanced = t > self.now or ran
+        self.now = t
+        return advanced
+
+    # ----------------------------------------------------------------------- helpers ---
+    def _emit(self, emit: str) -> None:
+        if emit not in self.world.emits:
+            raise RuntimeError(f"engine bug: emit {emit} is not in the emits vocabulary")
+        self._emits.append(emit)
+
+    def _touch(self, key: str, value: Any) -> None:
+        lst = self.step_ctx.get(key)
+        if lst is None:
+            self.step_ctx[key] = [value]
+        else:
+            lst.append(value)
+
+    def _act_noop(self, agent: AgentState, args: dict[str, Any], event: dict[str, Any]) -> None:
+        return None
+
+    # ------------------------------------------------------------------------- query ---
+    def query(self, kind: str, ident: str | None = None, **filters: Any) -> Any:
+        """Read state without changing it. Returns plain, JSON-ready copies.
+
+        ``kind``: summary, now, agent, agents, specimen, specimens, device, devices, queue,
+        result, results, token, tokens, door, doors, consignment, zone, frozen_zones,
+        inventory, audit.
+        """
+        from labtrust_gym.engine.query import run_query
+
+        return run_query(self, kind, ident, **filters)
+
+    def verify_audit(self) -> tuple[bool, int | None]:
+        """Recompute the whole hash chain; a break engages the forensic freeze."""
+        ok, bad = self.audit.verify()
+        if not ok:
+            self.forensic_frozen = True
+        return ok, bad
+
+    # ------------------------------------------------------------------- checkpoints ---
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume this episode exactly (deep copy)."""
+        state = {name: copy.deepcopy(getattr(self, name)) for name in _STATE_FIELDS}
+        state["rng"] = {n: g.bit_generator.state for n, g in self.rng.items()}
+        state["audit"] = self.audit.state_dict()
+        state["keys"] = self.keys.state_dict()
+        state["seed"] = self.seed
+        state["initial_state"] = copy.deepcopy(self.initial_state)
+        state["policy_fingerprint"] = self.policy.fingerprint
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("policy_fingerprint") != self.policy.fingerprint:
+            raise ConfigError("checkpoint was taken under another policy (fingerprint differs); "
+                              "load it into an engine built from the same policy")
+        init = copy.deepcopy(state["initial_state"])
+        self.reset(init, state["seed"])
+        for name in _STATE_FIELDS:
+            setattr(self, name, copy.deepcopy(state[name]))
+        for n, st in state["rng"].items():
+            self.rng[n].bit_generator.state = st
+        self.audit.load_state_dict(state["audit"])
+        self.keys.load_state_dict(state["keys"])
+
+    # ---------------------------------------------------------------------- internal ---
+    def _on_downtime_start(self, item: dict[str, Any]) -> None:
+        if not self.downtime:
+            self.downtime = True
+            self._emit("DOWNTIME_STARTED")
+
+    def _on_downtime_end(self, item: dict[str, Any]) -> None:
+        if self.downtime:
+            self.downtime = False
+            self._emit("DOWNTIME_ENDED")

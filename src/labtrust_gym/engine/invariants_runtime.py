@@ -1,0 +1,115 @@
+"""Invariant handlers: the registry and its compiled, per-action-type dispatch.
+
+An invariant in ``policy/invariants/invariant_registry.v0.1.yaml`` names a handler by
+``<logic_template.type>.<logic_template.parameters.check>``. A handler has the signature
+``(env, event, params) -> (passed, reason_code, details) | None``; ``None`` means the check
+does not apply to this step. ``env`` is the engine; ``env.step_ctx`` holds the ids the
+current step touched, so a handler looks only at what can have changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from labtrust_gym.errors import RegistryError
+
+__all__ = [
+    "InvariantHandler",
+    "register_invariant_handler",
+    "get_invariant_handler",
+    "list_invariant_handlers",
+    "CompiledInvariant",
+    "compile_invariants",
+]
+
+InvariantHandler = Callable[[Any, dict[str, Any], dict[str, Any]], "tuple[bool, str | None, dict[str, Any] | None] | None"]
+
+_HANDLERS: dict[str, InvariantHandler] = {}
+_ORIGINS: dict[str, str] = {}
+OVERRIDES: list[dict[str, str]] = []
+
+
+def _key(logic_type: str, check_name: str) -> str:
+    return f"{logic_type}.{check_name}"
+
+
+def register_invariant_handler(
+    logic_type: str,
+    check_name: str,
+    handler: InvariantHandler,
+    *,
+    override: bool = False,
+    origin: str = "runtime",
+) -> None:
+    """Register ``handler`` under ``"<logic_type>.<check_name>"``.
+
+    Registering a key that exists raises :class:`RegistryError` unless ``override=True``;
+    overrides are recorded in :data:`OVERRIDES`.
+    """
+    if not logic_type or not check_name or "." in logic_type or "." in check_name:
+        raise RegistryError(
+            f"invariant handler key {logic_type!r}.{check_name!r} must be 'type.check_name' "
+            "with two non-empty parts"
+        )
+    if not callable(handler):
+        raise RegistryError(f"invariant handler {logic_type}.{check_name} is not callable")
+    key = _key(logic_type, check_name)
+    if key in _HANDLERS and not override:
+        raise RegistryError(
+            f"invariant handler {key!r} is already registered (by {_ORIGINS[key]}); pass "
+            "override=True to replace it"
+        )
+    if key in _HANDLERS:
+        OVERRIDES.append({"kind": "invariant_handler", "id": key, "by": origin,
+                          "replaced": _ORIGINS[key]})
+    _HANDLERS[key] = handler
+    _ORIGINS[key] = origin
+
+
+def get_invariant_handler(key: str) -> InvariantHandler:
+    _ensure_builtins()
+    try:
+        return _HANDLERS[key]
+    except KeyError:
+        raise RegistryError(
+            f"no invariant handler {key!r}; known: {', '.join(sorted(_HANDLERS))}"
+        ) from None
+
+
+def list_invariant_handlers() -> dict[str, str]:
+    """``key -> origin`` of every registered handler."""
+    _ensure_builtins()
+    return dict(sorted(_ORIGINS.items()))
+
+
+def _ensure_builtins() -> None:
+    if "state.specimen_single_location" not in _HANDLERS:
+        from labtrust_gym.engine import invariants_builtin
+
+        invariants_builtin.register_builtins()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledInvariant:
+    invariant_id: str
+    severity: str
+    reason_code: str
+    handler: InvariantHandler
+    params: dict[str, Any]
+
+
+def compile_invariants(entries: list[dict[str, Any]]) -> dict[str, tuple[CompiledInvariant, ...]]:
+    """Map each trigger (action type or CLOCK) to the invariants it must evaluate."""
+    _ensure_builtins()
+    by_trigger: dict[str, list[CompiledInvariant]] = {}
+    for inv in entries:
+        lt = inv["logic_template"]
+        params = dict(lt.get("parameters", {}))
+        handler = get_invariant_handler(_key(lt["type"], params["check"]))
+        ci = CompiledInvariant(inv["invariant_id"], inv["severity"], inv["reason_code"],
+                               handler, params)
+        for trig in inv["triggers"]:
+            by_trigger.setdefault(trig, []).append(ci)
+    return {k: tuple(v) for k, v in by_trigger.items()}

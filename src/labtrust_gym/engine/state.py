@@ -1,0 +1,170 @@
+"""Mutable world state of one episode.
+
+Plain slotted dataclasses: cheap attribute access on the hot path, deep-copyable for
+checkpoints. Every specimen is in exactly one place, named by ``loc_kind`` (zone, device,
+agent or consignment) and ``loc_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AgentState",
+    "SpecimenState",
+    "WorkItem",
+    "Run",
+    "DeviceState",
+    "ResultState",
+    "DoorState",
+    "Consignment",
+    "Token",
+]
+
+
+@dataclass(slots=True)
+class AgentState:
+    agent_id: str
+    role: str | None
+    zone: str | None  # None while in transit
+    from_zone: str | None = None
+    transit_to: str | None = None
+    arrive_t: float = 0.0
+    carrying: list[str] = field(default_factory=list)
+    capacity: int = 0
+
+
+@dataclass(slots=True)
+class SpecimenState:
+    specimen_id: str
+    site_id: str
+    priority: str
+    panels: list[str]
+    tube_type: str
+    arrival_t: float
+    collected_t: float
+    status: str  # ARRIVED ACCEPTED HELD REJECTED QUEUED IN_RUN IN_TRANSPORT ANALYZED ALIQUOTED
+    loc_kind: str  # zone | device | agent | consignment
+    loc_id: str
+    needs_centrifuge: bool
+    needs_aliquot: bool
+    analyzer_type: str
+    centrifuged: bool = False
+    aliquoted: bool = False
+    pending_panels: list[str] = field(default_factory=list)
+    parent_id: str | None = None
+    hold_reason: str | None = None
+    reject_reason: str | None = None
+    expires_t: float = float("inf")
+    expired: bool = False
+    # Hidden truth: what the tube really is. Agents never see it; accessioning checks it.
+    hidden: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WorkItem:
+    work_id: str
+    device_id: str
+    specimen_id: str
+    priority: str
+    rank: int
+    enqueue_t: float
+    seq: int
+
+
+@dataclass(slots=True)
+class Run:
+    run_id: str
+    device_id: str
+    work: list[WorkItem]
+    start_t: float
+    end_t: float
+
+
+@dataclass(slots=True)
+class DeviceState:
+    device_id: str
+    device_type: str
+    kind: str  # centrifuge | aliquoter | analyzer
+    zone: str
+    site_id: str
+    capacity: int
+    batch: bool
+    state: str = "IDLE"  # IDLE RUNNING FAULT MAINT
+    queue: list[tuple[int, float, int, str]] = field(default_factory=list)  # heap
+    work: dict[str, WorkItem] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    reagents: dict[str, int] = field(default_factory=dict)
+    qc_failed: bool = False
+    qc_drift: bool = False  # hidden until a QC run detects it
+    repairing: bool = False
+    maint_pending: bool = False
+
+
+@dataclass(slots=True)
+class ResultState:
+    result_id: str
+    specimen_id: str
+    panel: str
+    device_id: str
+    values: dict[str, float]
+    generated_t: float
+    arrival_t: float
+    priority: str
+    status: str  # READY HELD_QC RELEASED SUPERSEDED
+    critical: bool
+    critical_analytes: list[str]
+    crit_state: str = "NONE"  # NONE PENDING NOTIFIED ACKED
+    crit_tier: int = 0
+    crit_deadline: float = float("inf")
+    notified_t: float | None = None
+    acked_t: float | None = None
+    released_t: float | None = None
+    disclaimer: str | None = None
+    qc_drift: bool = False  # hidden: generated while the analyzer was drifting
+    ack: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class DoorState:
+    door_id: str
+    zones: tuple[str, str]
+    kind: str
+    max_open_s: float
+    token_type: str | None
+    open: bool = False
+    opened_t: float = 0.0
+    alarmed: bool = False
+
+
+@dataclass(slots=True)
+class Consignment:
+    consignment_id: str
+    route_id: str
+    specimen_ids: list[str]
+    dispatched_t: float
+    eta: float
+    status: str  # IN_TRANSIT ARRIVED RECEIVED
+    temp_min: float
+    temp_max: float
+    custody: list[dict[str, Any]] = field(default_factory=list)
+    prior_status: dict[str, str] = field(default_factory=dict)
+    received_t: float | None = None
+
+
+@dataclass(slots=True)
+class Token:
+    token_id: str
+    token_type: str
+    subject: str
+    action_types: list[str]
+    ids: list[str]
+    zones: list[str]
+    approvers: list[str]
+    issued_by: str
+    issued_t: float
+    expires_t: float
+    single_use: bool
+    used: bool = False
+    revoked: bool = False
