@@ -302,6 +302,38 @@ class LabEngine(
             "hashchain": self.audit.summary(),
         }
 
+    def tick(self, t_s: float) -> dict[str, Any]:
+        """Advance the clock to ``t_s`` with no agent action (the env's end of step).
+
+        Internal processes due by ``t_s`` run and CLOCK invariants are evaluated; one
+        audit record ``{"clock": t_s, ...}`` is appended when anything happened, so idle
+        time costs nothing. Returns a step-result-shaped dict (status ACCEPTED).
+        """
+        self._emits = emits = []
+        self.step_ctx = ctx = {}
+        t = float(t_s)
+        if self.forensic_frozen or not math.isfinite(t) or t < self.now:
+            return {"status": "ACCEPTED", "emits": [], "violations": [],
+                    "blocked_reason_code": None, "token_consumed": [],
+                    "hashchain": self.audit.summary()}
+        ran = bool(self._heap) and self._heap[0][0] <= t
+        self._advance(t)
+        violations: list[dict[str, Any]] = []
+        if ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted"):
+            for inv in self._inv_clock:
+                out = inv.handler(self, {"action_type": "CLOCK", "t_s": t}, inv.params)
+                if out is not None and not out[0]:
+                    violations.append(self._violation(inv, out))
+        if ran:
+            outcome = {"emits": emits, "violations": [v["invariant_id"] for v in violations]}
+            self._seq += 1
+            blob = (b'{"clock":' + canonical_json(t) + b',"outcome":' + canonical_json(outcome)
+                    + b',"seq":' + str(self._seq).encode() + b"}")
+            self.audit.append_bytes(blob)
+        return {"status": "ACCEPTED", "emits": emits, "violations": violations,
+                "blocked_reason_code": None, "token_consumed": [],
+                "hashchain": self.audit.summary()}
+
     def step_batch(self, events: list[Any]) -> list[dict[str, Any]]:
         """Exactly ``[self.step(e) for e in events]``."""
         return [self.step(e) for e in events]

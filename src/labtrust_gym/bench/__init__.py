@@ -1,0 +1,1 @@
+"""Benchmarks behind ``labtrust bench`` (speed targets live here, not in timed tests)."""
