@@ -225,6 +225,7 @@ class DeviceActions(EngineBase):
                 values=values, generated_t=self.now, arrival_t=s.arrival_t,
                 priority=s.priority, status="HELD_QC" if dev.qc_failed else "READY",
                 critical=bool(crit), critical_analytes=crit, qc_drift=dev.qc_drift,
+                was_held=dev.qc_failed,
             )
             self.results[rid] = res
             self._emit("RESULT_GENERATED")
@@ -257,6 +258,7 @@ class DeviceActions(EngineBase):
             for res in self.results.values():
                 if res.device_id == dev.device_id and res.status == "READY":
                     res.status = "HELD_QC"
+                    res.was_held = True
                     held += 1
             if held:
                 self._emit("RESULT_HELD_QC")

@@ -27,8 +27,6 @@ import heapq
 import math
 from typing import Any
 
-import numpy as np
-
 from labtrust_gym.engine.actions_devices import DeviceActions
 from labtrust_gym.engine.actions_results import ResultActions
 from labtrust_gym.engine.actions_specimens import SpecimenActions
@@ -52,6 +50,7 @@ from labtrust_gym.engine.state import (
 from labtrust_gym.engine.world import CompiledWorld, compile_world
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.policy.loader import PolicyBundle, load_policy
+from labtrust_gym.rng import stream
 
 __all__ = ["LabEngine", "TIMING_MODES", "CUSTODY_ACTIONS"]
 
@@ -143,9 +142,7 @@ class LabEngine(
         self._inv = compile_invariants(w.invariants)
         self._inv_clock = self._inv.get("CLOCK", ())
         self.seed = int(seed)
-        children = np.random.SeedSequence(self.seed).spawn(len(_RNG_NAMES))
-        self.rng = {n: np.random.Generator(np.random.PCG64(s))
-                    for n, s in zip(_RNG_NAMES, children, strict=True)}
+        self.rng = {n: stream(self.seed, n) for n in _RNG_NAMES}
         mode = init.get("timing_mode", "explicit")
         if mode not in TIMING_MODES:
             raise ConfigError(f"initial_state.timing_mode={mode!r}; use one of {TIMING_MODES}")

@@ -123,6 +123,7 @@ class ResultState:
     released_t: float | None = None
     disclaimer: str | None = None
     qc_drift: bool = False  # hidden: generated while the analyzer was drifting
+    was_held: bool = False
     ack: dict[str, Any] | None = None
 
 

@@ -1,0 +1,1 @@
+"""Benchmark tasks, the episode runner and metrics."""

@@ -1,0 +1,160 @@
+"""The BenchmarkTask contract.
+
+A task is a scenario family: which agents exist, what arrives when, which disruptions are
+scheduled, how long an episode lasts, how agents are rewarded, and which extra metrics it
+reports. Parameters come from ``policy/tasks/benchmark_tasks.v0.1.yaml`` (defaults merged
+with the task's entry, then with constructor ``params``), so a task is data plus a small
+subclass.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from labtrust_gym.benchmarks.arrivals import generate_arrivals
+from labtrust_gym.config import policy_path
+from labtrust_gym.engine.signatures import private_key_from_bytes, public_key_hex
+from labtrust_gym.errors import ConfigError
+from labtrust_gym.policy.loader import PolicyBundle, load_policy, load_yaml, merge_overlay
+from labtrust_gym.rng import stream
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from labtrust_gym.envs.lab_env import LabTrustParallelEnv
+
+__all__ = ["BenchmarkTask", "load_task_params", "TASKS_FILE"]
+
+TASKS_FILE = ("tasks", "benchmark_tasks.v0.1.yaml")
+_PARAMS_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def load_task_params(policy: PolicyBundle) -> dict[str, Any]:
+    """The tasks file of a policy directory (read once per directory)."""
+    key = str(policy.policy_dir)
+    if key not in _PARAMS_CACHE:
+        path = policy_path(policy.policy_dir, *TASKS_FILE)
+        doc = load_yaml(path)
+        if not isinstance(doc, dict) or "defaults" not in doc or "tasks" not in doc:
+            raise ConfigError(f"{path}: expected top-level keys 'defaults' and 'tasks'")
+        _PARAMS_CACHE[key] = doc
+    return _PARAMS_CACHE[key]
+
+
+class BenchmarkTask:
+    """Base class of benchmark tasks (see the module docstring).
+
+    Subclasses set ``name`` and override the hooks they need: ``extra_agents`` (e.g. an
+    adversary), ``make_policies`` (scripted controllers), ``episode_metrics`` (task
+    metrics). The scripted baseline controls ``scripted_agents``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        params: dict[str, Any] | None = None,
+        *,
+        policy: PolicyBundle | None = None,
+        timing_mode: str | None = None,
+        scale_config: Any = None,
+    ) -> None:
+        if not self.name:
+            raise ConfigError(f"{type(self).__name__} must set a class attribute 'name'")
+        self.policy = policy if policy is not None else load_policy()
+        doc = load_task_params(self.policy)
+        merged = merge_overlay(doc["defaults"], doc["tasks"].get(self.name, {}))
+        if params:
+            merged = merge_overlay(merged, params)
+        if timing_mode is not None:
+            merged["timing_mode"] = timing_mode
+        if merged.get("timing_mode") not in ("explicit", "simulated"):
+            raise ConfigError(f"task {self.name}: timing_mode must be explicit or simulated, "
+                              f"not {merged.get('timing_mode')!r}")
+        self.params: dict[str, Any] = merged
+        self.scale_config = scale_config
+        self.max_steps: int = int(merged["max_steps"])
+        self.dt_s: float = float(merged["dt_s"])
+        self.reward_config: dict[str, Any] = dict(merged["reward_config"])
+        self.timing_mode: str = merged["timing_mode"]
+
+    # ------------------------------------------------------------------ agents ---------
+    def staff_agents(self) -> list[dict[str, Any]]:
+        """The lab team: ``[{agent_id, role, zone}]`` (default: the policy's agents)."""
+        return [{"agent_id": a["agent_id"], "role": a["role"], "zone": a["home_zone"]}
+                for a in self.policy["rbac_policy"]["agents"]]
+
+    def extra_agents(self) -> list[dict[str, Any]]:
+        """Agents beyond the team (adversaries, insiders)."""
+        return []
+
+    @cached_property
+    def agents(self) -> list[dict[str, Any]]:
+        return self.staff_agents() + self.extra_agents()
+
+    def agent_ids(self) -> list[str]:
+        return [a["agent_id"] for a in self.agents]
+
+    @property
+    def scripted_agents(self) -> tuple[str, ...]:
+        """Agents driven by the scripted baseline team."""
+        extra = {a["agent_id"] for a in self.extra_agents()}
+        return tuple(a for a in self.agent_ids() if a not in extra)
+
+    # ------------------------------------------------------------------ episodes -------
+    def world_docs(self) -> dict[str, Any]:
+        """Policy documents the scenario generator reads (effective policy if any)."""
+        return {"panels": self.policy["test_catalogue"]["panels"],
+                "tube_types": self.policy["test_catalogue"]["tube_types"],
+                "sites": {s["site_id"]: s for s in self.policy["sites_policy"]["sites"]}}
+
+    def get_initial_state(self, seed: int) -> dict[str, Any]:
+        """A fresh initial state for an episode with ``seed`` (deterministic)."""
+        p = self.params
+        docs = self.world_docs()
+        arrivals = generate_arrivals(
+            p["arrivals"], stream(seed, "scenario"),
+            panels=docs["panels"], tube_types=docs["tube_types"], sites=docs["sites"],
+            defect_rate=float(p["defect_rate"]),
+            collection_lag_s=(float(p["collection_lag_s"][0]), float(p["collection_lag_s"][1])),
+        )
+        return {
+            "agents": [dict(a) for a in self.agents],
+            "arrival_schedule": arrivals,
+            "schedule": [dict(s) for s in p.get("schedule", [])],
+            "timing_mode": self.timing_mode,
+            "strict_signatures": bool(p.get("strict_signatures", False)),
+            "keys": {kid: {"agent_id": aid, "public_key": public_key_hex(pk)}
+                     for aid, (kid, pk) in self.agent_keys(seed).items()},
+        }
+
+    def agent_keys(self, seed: int) -> dict[str, tuple[str, Ed25519PrivateKey]]:
+        """Each agent's signing key ``{agent_id: (key_id, private_key)}`` for this episode."""
+        rng = stream(seed, "keys")
+        return {aid: (f"K_{aid}", private_key_from_bytes(rng.bytes(32)))
+                for aid in self.agent_ids()}
+
+    def make_policies(self, seed: int) -> list[Any]:
+        """Controllers for the scripted baseline: each has ``reset(engine, seed)`` and
+        ``propose(engine, t_s) -> {agent_id: action}`` for the agents it drives."""
+        from labtrust_gym.baselines.scripted import ScriptedTeam
+
+        return [ScriptedTeam(self.scripted_agents)]
+
+    def make_env(self, seed: int | None = None, **kwargs: Any) -> LabTrustParallelEnv:
+        """The env factory: a PettingZoo ParallelEnv running this task."""
+        from labtrust_gym.envs.lab_env import LabTrustParallelEnv
+
+        env = LabTrustParallelEnv(self, **kwargs)
+        if seed is not None:
+            env.reset(seed=seed)
+        return env
+
+    def episode_metrics(self, env: LabTrustParallelEnv) -> dict[str, Any]:
+        """Task-specific metrics added to the episode's metrics (default: none)."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "max_steps": self.max_steps, "dt_s": self.dt_s,
+                "timing_mode": self.timing_mode, "agents": self.agent_ids()}

@@ -1,0 +1,22 @@
+"""Registers the built-in tasks through the public registry."""
+
+from __future__ import annotations
+
+from labtrust_gym.benchmarks.tasks.adversarial_disruption import AdversarialDisruption
+from labtrust_gym.benchmarks.tasks.coord import CoordRisk, CoordScale
+from labtrust_gym.benchmarks.tasks.device_outage_surge import DeviceOutageSurge
+from labtrust_gym.benchmarks.tasks.insider_key_misuse import InsiderKeyMisuse
+from labtrust_gym.benchmarks.tasks.multi_site_stat import MultiSiteStat
+from labtrust_gym.benchmarks.tasks.qc_cascade import QCCascade
+from labtrust_gym.benchmarks.tasks.reagent_stockout import ReagentStockout
+from labtrust_gym.benchmarks.tasks.registry import _TASKS, register_task
+from labtrust_gym.benchmarks.tasks.stat_insertion import StatInsertion
+from labtrust_gym.benchmarks.tasks.throughput_sla import ThroughputSLA
+
+BUILTIN_TASKS = (ThroughputSLA, StatInsertion, QCCascade, AdversarialDisruption,
+                 MultiSiteStat, InsiderKeyMisuse, CoordScale, CoordRisk, DeviceOutageSurge,
+                 ReagentStockout)
+
+for _cls in BUILTIN_TASKS:
+    if _cls.name not in _TASKS:
+        register_task(_cls.name, _cls, origin="labtrust_gym (built-in)")

@@ -1,0 +1,38 @@
+"""PettingZoo environments over the lab engine.
+
+``make_env("throughput_sla", seed=0)`` builds the ParallelEnv of a registered task;
+``make_aec_env(...)`` the AEC form (PettingZoo's ``parallel_to_aec``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labtrust_gym.envs.codec import CONTRACT_ACTIONS, ActionCodec
+from labtrust_gym.envs.lab_env import LabTrustParallelEnv
+
+__all__ = ["ActionCodec", "CONTRACT_ACTIONS", "LabTrustParallelEnv", "make_aec_env", "make_env"]
+
+
+def make_env(task: Any, seed: int | None = None, scale: Any = None, **kwargs: Any
+             ) -> LabTrustParallelEnv:
+    """A ParallelEnv for ``task`` (a registered name or a BenchmarkTask instance).
+
+    ``scale`` is a scale preset id or config for the scale-aware tasks; ``timing_mode``,
+    ``params`` and ``policy`` go to the task, the rest to the env.
+    """
+    from labtrust_gym.benchmarks.tasks import get_task
+
+    task_kw = {k: kwargs.pop(k) for k in ("timing_mode", "params", "policy") if k in kwargs}
+    if isinstance(task, str):
+        cls = get_task(task)
+        if scale is not None:
+            task_kw["scale_config"] = scale
+        task = cls(**task_kw)
+    return task.make_env(seed=seed, **kwargs)
+
+
+def make_aec_env(task: Any, seed: int | None = None, scale: Any = None, **kwargs: Any) -> Any:
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(make_env(task, seed=seed, scale=scale, **kwargs))
