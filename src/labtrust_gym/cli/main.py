@@ -24,6 +24,7 @@ EXIT_USAGE = 2
 #: Sub-command modules; each exposes ``add_parser(subparsers)`` which sets ``func(args) -> int``.
 COMMAND_MODULES = (
     "labtrust_gym.cli.validate_policy",
+    "labtrust_gym.cli.benchmark_cmds",
     "labtrust_gym.cli.bench",
 )
 

@@ -193,10 +193,11 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
             if self.record_log:
                 self.log.append({"type": "event", "event": event, "result": _brief(res)})
             self._traj.update(res["hashchain"]["head_hash"].encode())
+        before = eng.audit.length
         res = eng.tick(t + self.task.dt_s)
         self.view.invalidate()
         team_reward += self._account(res, pen)
-        if self.record_log and res["emits"]:
+        if self.record_log and eng.audit.length != before:
             self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
         self.step_count += 1
         obs = self._observe()

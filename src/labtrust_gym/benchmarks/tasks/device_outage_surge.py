@@ -12,8 +12,8 @@ __all__ = ["DeviceOutageSurge"]
 class DeviceOutageSurge(BenchmarkTask):
     """A chemistry analyzer faults while an arrival surge is under way.
 
-    Description: from t=900 s to 1800 s extra chemistry work arrives (1.5/min on top of the
-    base stream); at t=1000 s ``DEV_CHEM_0001`` faults (runs in progress are aborted and
+    Description: from t=600 s to 1500 s extra chemistry work arrives (1.5/min on top of the
+    base stream); at t=700 s ``DEV_CHEM_0001`` faults (runs in progress are aborted and
     re-queued). The team must repair it and reroute work to ``DEV_CHEM_0002``.
     Agents, observation, actions, rewards, termination: as ``throughput_sla``.
     Metrics: ``runs_aborted``, ``repair_started_s`` / ``repaired_s`` (after the fault),

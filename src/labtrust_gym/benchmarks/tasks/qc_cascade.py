@@ -12,7 +12,7 @@ __all__ = ["QCCascade"]
 class QCCascade(BenchmarkTask):
     """A chemistry analyzer's calibration drifts mid-episode.
 
-    Description: at t=1200 s ``DEV_CHEM_0001`` starts to drift (every reported value is
+    Description: at t=900 s ``DEV_CHEM_0001`` starts to drift (every reported value is
     biased; nothing says so until a QC run fails). Results from the device are held while
     the QC failure is active; the team must detect it (periodic QC), recalibrate, pass QC
     and rerun the held work. Releases before detection are wrong.

@@ -12,7 +12,7 @@ __all__ = ["ReagentStockout"]
 class ReagentStockout(BenchmarkTask):
     """The electrolyte reagent runs out on both chemistry analyzers.
 
-    Description: at t=900 s the on-board U&E reagent of ``DEV_CHEM_0001`` is drained and
+    Description: at t=600 s the on-board U&E reagent of ``DEV_CHEM_0001`` is drained and
     ``DEV_CHEM_0002`` is left with 5 runs. Runs needing it are BLOCKED (stockout) until
     someone restocks from the hub stores; meanwhile U&E work can be rerouted to the
     analyzer that still has reagent.

@@ -12,7 +12,7 @@ __all__ = ["StatInsertion"]
 class StatInsertion(BenchmarkTask):
     """STAT specimens inserted into a busy routine/urgent stream.
 
-    Description: routine and urgent arrivals all hour; from minute 10 STAT tubes (troponin,
+    Description: routine and urgent arrivals for 30 min; from minute 5 to 40 STAT tubes (troponin,
     electrolytes, FBC, coagulation) arrive at ~0.2/min. A competent team lets STAT work
     overtake queued routine work (device queues order STAT first).
     Agents, observation, actions, rewards, termination: as ``throughput_sla``.

@@ -10,7 +10,7 @@ __all__ = ["ThroughputSLA"]
 class ThroughputSLA(BenchmarkTask):
     """Routine and urgent demand at the hub, measured against turnaround targets.
 
-    Description: one hour of Poisson arrivals at the hub reception (routine-heavy mix with
+    Description: 30 minutes of Poisson arrivals (1.5/min) at the hub reception, run for an hour (routine-heavy mix with
     urgent and a few STAT tubes, chemistry, haematology and coagulation panels, ~3% of
     tubes defective). The team must accession, centrifuge, aliquot, analyse, handle
     critical values and release results within the SLA of each priority.

@@ -1,0 +1,231 @@
+"""Benchmark commands: run-benchmark, quick-eval, run-summary, summarize-results, replay,
+determinism-report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from labtrust_gym.cli.progress import Progress
+from labtrust_gym.errors import ConfigError
+
+__all__ = ["add_parser"]
+
+QUICK_EVAL_TASKS = ("throughput_sla", "adversarial_disruption", "multi_site_stat")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run-benchmark", help="run episodes of a task and write results JSON")
+    p.add_argument("--task", required=True, help="task name (see 'labtrust list-tasks')")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="results JSON path (default: stdout summary)")
+    p.add_argument("--controller", default="scripted", choices=["scripted", "random"])
+    p.add_argument("--timing", choices=["explicit", "simulated"], default=None)
+    p.add_argument("--scale", default=None, help="scale preset id (coord_scale, coord_risk)")
+    p.add_argument("--log-dir", default=None, help="write replayable episode logs here")
+    p.set_defaults(func=_run_benchmark)
+
+    q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out-dir", default=None,
+                   help="run directory (default: ./labtrust_runs/quick_eval_<time>)")
+    q.set_defaults(func=_quick_eval)
+
+    s = sub.add_parser("run-summary", help="summarize the results of a run directory")
+    s.add_argument("--run", required=True, help="run directory or results JSON")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.set_defaults(func=_run_summary)
+
+    m = sub.add_parser("summarize-results", help="CSV and Markdown with mean and 95%% CI")
+    m.add_argument("--in", dest="inputs", nargs="+", required=True,
+                   help="results JSON files or directories")
+    m.add_argument("--out", required=True, help="output directory")
+    m.set_defaults(func=_summarize)
+
+    r = sub.add_parser("replay", help="re-run an episode log and confirm its hash chain")
+    r.add_argument("log", help="episode log (JSONL)")
+    r.set_defaults(func=_replay)
+
+    d = sub.add_parser("determinism-report",
+                       help="run a benchmark twice in separate processes and compare")
+    d.add_argument("--task", default="throughput_sla")
+    d.add_argument("--episodes", type=int, default=1)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default=None, help="write the report JSON here")
+    d.set_defaults(func=_determinism)
+
+    lt = sub.add_parser("list-tasks", help="list the registered tasks")
+    lt.set_defaults(func=_list_tasks)
+
+
+def _list_tasks(args: argparse.Namespace) -> int:
+    from labtrust_gym.benchmarks.tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        doc = (get_task(name).__doc__ or "").strip().splitlines()
+        print(f"{name:<24} {doc[0] if doc else ''}")
+    return 0
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from labtrust_gym.benchmarks.runner import run_benchmark
+
+    if args.episodes < 1:
+        raise ConfigError("--episodes must be >= 1")
+    prog = Progress(args.episodes, f"{args.task}")
+    res = run_benchmark(args.task, args.episodes, args.seed, controller=args.controller,
+                        timing=args.timing, scale=args.scale, log_dir=args.log_dir,
+                        out=args.out, progress=prog)
+    if args.out:
+        print(f"wrote {args.out}", file=sys.stderr)
+    _print_table([res])
+    return 0
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    if pct:
+        return f"{100 * v:.1f}%"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
+    file = file or sys.stdout
+    cols = ("task", "episodes", "throughput", "on_time", "TAT p50 s", "TAT p95 s",
+            "violations", "critical", "blocked", "s/episode")
+    rows = []
+    for r in results:
+        s = r["summary"]
+
+        def mean(k: str, s: dict[str, Any] = s) -> Any:
+            return s.get(k, {}).get("mean")
+
+        rows.append((r["task"], str(len(r["episodes"])), _fmt(mean("throughput")),
+                     _fmt(mean("on_time_rate"), pct=True), _fmt(mean("turnaround_p50_s")),
+                     _fmt(mean("turnaround_p95_s")), _fmt(mean("violations_total")),
+                     _fmt(mean("critical_violations")), _fmt(mean("blocked")),
+                     _fmt(mean("wall_s"))))
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)), file=file)
+    for row in rows:
+        print("  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)), file=file)
+
+
+def _quick_eval(args: argparse.Namespace) -> int:
+    from labtrust_gym.benchmarks.runner import run_benchmark
+
+    out = Path(args.out_dir) if args.out_dir else (
+        Path("labtrust_runs") / time.strftime("quick_eval_%Y%m%d_%H%M%S"))
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    prog = Progress(len(QUICK_EVAL_TASKS), "quick-eval")
+    for i, task in enumerate(QUICK_EVAL_TASKS):
+        res = run_benchmark(task, 1, args.seed, log_dir=out / "logs",
+                            out=out / f"results_{task}.json")
+        results.append(res)
+        prog(i + 1)
+    _print_table(results)
+    print(f"\nresults and replayable logs in {out}/", file=sys.stderr)
+    bad = [r["task"] for r in results if r["summary"]["throughput"]["mean"] in (None, 0)]
+    if bad:
+        print(f"labtrust: no result released in {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _load_results(paths: list[str]) -> list[dict[str, Any]]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.glob("*.json"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ConfigError(f"{p}: no such results file or directory")
+    out = []
+    for f in files:
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{f}: not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("schema_version") != "labtrust.results.v0.1":
+            continue
+        out.append(doc)
+    if not out:
+        raise ConfigError(f"no results files (schema labtrust.results.v0.1) in {paths}")
+    return out
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    results = _load_results([args.run])
+    if args.format == "json":
+        json.dump([{"task": r["task"], "episodes": len(r["episodes"]), "summary": r["summary"]}
+                   for r in results], sys.stdout, indent=2)
+        print()
+    else:
+        _print_table(results)
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from labtrust_gym.benchmarks.summarize import write_summary
+
+    results = _load_results(args.inputs)
+    paths = write_summary(results, Path(args.out))
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from labtrust_gym.benchmarks.replay import replay_log
+
+    rep = replay_log(args.log)
+    json.dump(rep, sys.stdout, indent=2)
+    print()
+    return 0 if rep["ok"] and rep["chain_verifies"] else 1
+
+
+def _determinism(args: argparse.Namespace) -> int:
+    from labtrust_gym.benchmarks.runner import CI_STABLE_METRICS
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, hashseed in enumerate(("1", "2")):
+            out = Path(tmp) / f"run{k}.json"
+            env = dict(os.environ, PYTHONHASHSEED=hashseed)
+            cmd = [sys.executable, "-m", "labtrust_gym.cli.main", "run-benchmark", "--task",
+                   args.task, "--episodes", str(args.episodes), "--seed", str(args.seed),
+                   "--out", str(out)]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            runs.append(json.loads(out.read_text(encoding="utf-8")))
+    diffs = []
+    for i, (a, b) in enumerate(zip(runs[0]["episodes"], runs[1]["episodes"], strict=True)):
+        for k in CI_STABLE_METRICS:
+            if a["metrics"].get(k) != b["metrics"].get(k):
+                diffs.append({"episode": i, "metric": k, "run1": a["metrics"].get(k),
+                              "run2": b["metrics"].get(k)})
+    report = {"task": args.task, "episodes": args.episodes, "seed": args.seed,
+              "identical": not diffs, "compared_metrics": list(CI_STABLE_METRICS),
+              "log_hashes": [[e["metrics"]["episode_log_sha256"] for e in r["episodes"]]
+                             for r in runs],
+              "differences": diffs}
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0 if not diffs else 1
