@@ -197,6 +197,23 @@ def _plugins_record() -> list[dict[str, Any]]:
     return loaded_plugins()
 
 
+RESULTS_SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.v0.1.schema.json"
+
+
+def validate_results(results: dict[str, Any]) -> None:
+    """Raise ConfigError naming the path of the first problems against the results schema."""
+    import jsonschema
+
+    from labtrust_gym.errors import ConfigError
+
+    schema = json.loads(RESULTS_SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(results),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        msgs = ["/".join(str(p) for p in e.absolute_path) + f": {e.message}" for e in errors[:5]]
+        raise ConfigError("results do not match labtrust.results.v0.1: " + "; ".join(msgs))
+
+
 def write_results(results: dict[str, Any], out: Path | str) -> None:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
