@@ -12,7 +12,12 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
-    p.add_argument("target", choices=["engine"], help="what to benchmark")
+    p.add_argument("target", choices=["engine", "env", "episodes"],
+                   help="engine: events/s; env: NOOP env steps at scale; episodes: one "
+                        "scripted episode per task")
+    p.add_argument("--scale", default="corridor_heavy", help="scale preset for 'env'")
+    p.add_argument("--steps", type=int, default=100, help="env steps for 'env'")
+    p.add_argument("--task", action="append", default=None, help="task(s) for 'episodes'")
     p.add_argument("--rounds", type=int, default=40, help="workload size (specimen rounds)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3)
@@ -21,6 +26,31 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.target == "env":
+        from labtrust_gym.bench.env_bench import bench_env_noop
+
+        r = bench_env_noop(args.scale, args.steps, args.seed)
+        if args.json:
+            json.dump(r, sys.stdout, indent=2)
+            print()
+        else:
+            print(f"env NOOP step, {r['scale']} ({r['agents']} agents): "
+                  f"{r['agent_steps_per_s']:,} agent-steps/s, {r['ms_per_step']} ms/step "
+                  f"(setup {r['setup_s']} s)")
+        return 0
+    if args.target == "episodes":
+        from labtrust_gym.bench.env_bench import bench_episodes
+
+        rows = bench_episodes(args.task, args.seed)
+        if args.json:
+            json.dump(rows, sys.stdout, indent=2)
+            print()
+        else:
+            for r in rows:
+                print(f"{r['task']:<24} {r['agents']:>5} agents {r['steps']:>4} steps  "
+                      f"{r['episode_wall_s']:.3f} s/episode  "
+                      f"{r['agent_steps_per_s']:>9,} agent-steps/s  released {r['throughput']}")
+        return 0
     from labtrust_gym.bench.engine_bench import run_engine_bench
 
     res = run_engine_bench(args.rounds, args.seed, args.repeats)

@@ -1,0 +1,80 @@
+"""Runner, metrics, results schema, episode logs and replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labtrust_gym.benchmarks.metrics import mean_ci95
+from labtrust_gym.benchmarks.replay import replay_log
+from labtrust_gym.benchmarks.runner import episode_seed, run_benchmark, validate_results
+from labtrust_gym.cli.main import main
+from labtrust_gym.errors import ConfigError
+
+
+def test_results_validate_and_episode_seeds_are_stable(tmp_path: Path) -> None:
+    one = run_benchmark("throughput_sla", 1, 7, controller="random")
+    three = run_benchmark("throughput_sla", 3, 7, controller="random")
+    validate_results(one)
+    validate_results(three)
+    assert one["episodes"][0]["seed"] == three["episodes"][0]["seed"] == episode_seed(7, 0)
+    assert (one["episodes"][0]["metrics"]["episode_log_sha256"]
+            == three["episodes"][0]["metrics"]["episode_log_sha256"])
+    seeds = [e["seed"] for e in three["episodes"]]
+    assert len(set(seeds)) == 3
+    assert three["summary"]["throughput"]["n"] == 3
+
+
+def test_schema_rejects_a_broken_results_document() -> None:
+    res = run_benchmark("throughput_sla", 1, 0, controller="random")
+    res["episodes"][0]["metrics"]["throughput"] = -1
+    with pytest.raises(ConfigError, match="throughput"):
+        validate_results(res)
+
+
+def test_log_replays_to_the_same_chain_and_detects_edits(tmp_path: Path) -> None:
+    res = run_benchmark("qc_cascade", 1, 3, controller="random", log_dir=tmp_path)
+    log = Path(res["logs"][0])
+    rep = replay_log(log)
+    assert rep["ok"] and rep["chain_verifies"]
+    assert rep["head_hash"] == res["episodes"][0]["metrics"]["audit_head_hash"]
+    lines = log.read_bytes().splitlines()
+    # Change one event's argument: replay must point at that line.
+    for i, raw in enumerate(lines[1:], start=1):
+        rec = json.loads(raw)
+        if rec["type"] == "event" and rec["event"]["action_type"] == "MOVE":
+            rec["event"]["args"]["to_zone"] = "Z_OFFICE"
+            lines[i] = json.dumps(rec).encode()
+            bad_line = i + 1
+            break
+    edited = tmp_path / "edited.jsonl"
+    edited.write_bytes(b"\n".join(lines) + b"\n")
+    rep2 = replay_log(edited)
+    assert not rep2["ok"]
+    assert rep2["first_mismatch"]["line"] == bad_line
+
+
+def test_mean_ci95() -> None:
+    s = mean_ci95([1.0, 2.0, 3.0])
+    assert s["mean"] == 2.0
+    assert s["ci95_low"] == pytest.approx(2.0 - 4.303 * 1.0 / 3 ** 0.5)
+    assert mean_ci95([5.0])["ci95_low"] is None
+    assert mean_ci95([])["n"] == 0
+
+
+def test_cli_errors_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run-benchmark", "--task", "no_such_task"]) == 2
+    err = capsys.readouterr().err
+    assert "throughput_sla" in err and "no_such_task" in err
+    out = tmp_path / "r.json"
+    assert main(["run-benchmark", "--task", "reagent_stockout", "--controller", "random",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["run-summary", "--run", str(out), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary[0]["task"] == "reagent_stockout"
+    assert main(["summarize-results", "--in", str(out), "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "summary.md").read_text().startswith("| task")
+    assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
