@@ -67,7 +67,9 @@ def get_policy_dir(policy_root: Path | str | None = None) -> Path:
         return root / "policy"
     if (root / "_policy").is_dir():
         return root / "_policy"
-    raise PolicyError(f"{root} holds no policy/ directory; pass the repository root or a policy dir")
+    raise PolicyError(
+        f"{root} holds no policy/ directory; pass the repository root or a policy dir"
+    )
 
 
 def policy_path(policy_root: Path | str | None, *parts: str) -> Path:

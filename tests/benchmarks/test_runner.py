@@ -20,8 +20,10 @@ def test_results_validate_and_episode_seeds_are_stable(tmp_path: Path) -> None:
     validate_results(one)
     validate_results(three)
     assert one["episodes"][0]["seed"] == three["episodes"][0]["seed"] == episode_seed(7, 0)
-    assert (one["episodes"][0]["metrics"]["episode_log_sha256"]
-            == three["episodes"][0]["metrics"]["episode_log_sha256"])
+    assert (
+        one["episodes"][0]["metrics"]["episode_log_sha256"]
+        == three["episodes"][0]["metrics"]["episode_log_sha256"]
+    )
     seeds = [e["seed"] for e in three["episodes"]]
     assert len(set(seeds)) == 3
     assert three["summary"]["throughput"]["n"] == 3
@@ -59,7 +61,7 @@ def test_log_replays_to_the_same_chain_and_detects_edits(tmp_path: Path) -> None
 def test_mean_ci95() -> None:
     s = mean_ci95([1.0, 2.0, 3.0])
     assert s["mean"] == 2.0
-    assert s["ci95_low"] == pytest.approx(2.0 - 4.303 * 1.0 / 3 ** 0.5)
+    assert s["ci95_low"] == pytest.approx(2.0 - 4.303 * 1.0 / 3**0.5)
     assert mean_ci95([5.0])["ci95_low"] is None
     assert mean_ci95([])["n"] == 0
 
@@ -69,8 +71,20 @@ def test_cli_errors_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "throughput_sla" in err and "no_such_task" in err
     out = tmp_path / "r.json"
-    assert main(["run-benchmark", "--task", "reagent_stockout", "--controller", "random",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run-benchmark",
+                "--task",
+                "reagent_stockout",
+                "--controller",
+                "random",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["run-summary", "--run", str(out), "--format", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -35,11 +35,16 @@ def test_contract_action_index_and_raw_engine_actions() -> None:
     env = make_env("throughput_sla")
     env.reset(seed=0)
     # action_index 3 = MOVE with explicit args; action_info may name any engine action.
-    env.step({"runner_01": {"action_index": 3, "action_info": {"to_zone": "Z_CORRIDOR"}},
-              "scientist_01": {"action_index": 0,
-                               "action_info": {"action_type": "RELEASE_RESULT",
-                                               "args": {"result_id": "R-NONE"}}},
-              "qc_01": {"action_type": "VERIFY_AUDIT", "args": {}}})
+    env.step(
+        {
+            "runner_01": {"action_index": 3, "action_info": {"to_zone": "Z_CORRIDOR"}},
+            "scientist_01": {
+                "action_index": 0,
+                "action_info": {"action_type": "RELEASE_RESULT", "args": {"result_id": "R-NONE"}},
+            },
+            "qc_01": {"action_type": "VERIFY_AUDIT", "args": {}},
+        }
+    )
     assert env.last_results["A_RUNNER_01"]["status"] == "ACCEPTED"
     assert env.last_results["A_SCIENTIST_01"]["blocked_reason_code"] == "RESULT_UNKNOWN"
     assert env.last_results["A_QC_01"]["blocked_reason_code"] == "RBAC_ACTION_DENIED"
@@ -51,8 +56,10 @@ def test_out_of_range_and_garbage_actions_are_blocked_not_raised() -> None:
     env = make_env("throughput_sla")
     env.reset(seed=0)
     env.step({"runner_01": 10**6, "runner_02": "nonsense", "reception_01": {"foo": 1}})
-    codes = {env.last_results[a]["blocked_reason_code"]
-             for a in ("A_RUNNER_01", "A_RUNNER_02", "A_RECEPTION_01")}
+    codes = {
+        env.last_results[a]["blocked_reason_code"]
+        for a in ("A_RUNNER_01", "A_RUNNER_02", "A_RECEPTION_01")
+    }
     assert codes == {"ARGS_UNKNOWN_ACTION"}
 
 
@@ -88,7 +95,12 @@ print(trajectory_hash(sys.argv[1], 7, 30)[-1])
 def test_trajectory_identical_across_processes() -> None:
     outs = []
     for hs in ("0", "123"):
-        p = subprocess.run([sys.executable, "-c", _CHILD, "qc_cascade"], capture_output=True,
-                           text=True, check=True, env={"PYTHONHASHSEED": hs, "PATH": ""})
+        p = subprocess.run(
+            [sys.executable, "-c", _CHILD, "qc_cascade"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": hs, "PATH": ""},
+        )
         outs.append(p.stdout.strip())
     assert outs[0] == outs[1] == trajectory_hash("qc_cascade", 7, 30)[-1]

@@ -855,7 +855,7 @@ def test_missing_schema_is_reported(pdir: Path) -> None:
 
 
 def test_extra_documents_with_a_schema_are_validated(pdir: Path) -> None:
-    (pdir / "coordination").mkdir()
+    (pdir / "coordination").mkdir(exist_ok=True)
     (pdir / "schemas" / "coord_demo.v0.1.schema.json").write_text(
         json.dumps(
             {

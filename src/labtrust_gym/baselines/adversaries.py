@@ -87,17 +87,27 @@ class DisruptiveInsider(_Attacker):
     open (which the engine allows, then alarms on and freezes).
     """
 
-    attacks = ("illegal_move", "unauthorised_release", "start_run", "self_issue_token",
-               "airlock_without_token", "queue_jump", "door_propping")
+    attacks = (
+        "illegal_move",
+        "unauthorised_release",
+        "start_run",
+        "self_issue_token",
+        "airlock_without_token",
+        "queue_jump",
+        "door_propping",
+    )
 
     def _between_attacks(self, engine: Any, me: Any) -> dict[str, dict[str, Any]]:
         # Wander between the corridor and the benches so every attack has a stage.
         if me.carrying or self.rng.random() > 0.1:
             return {}
-        options = [z for z in sorted(engine.world.adjacency[me.zone])
-                   if engine.world.zones[z]["kind"] in ("corridor", "preanalytics",
-                                                        "analytics", "reception")
-                   and z not in engine.frozen_zones]
+        options = [
+            z
+            for z in sorted(engine.world.adjacency[me.zone])
+            if engine.world.zones[z]["kind"]
+            in ("corridor", "preanalytics", "analytics", "reception")
+            and z not in engine.frozen_zones
+        ]
         if not options:
             return {}
         z = options[int(self.rng.integers(len(options)))]
@@ -106,8 +116,11 @@ class DisruptiveInsider(_Attacker):
     def _attack(self, kind: str, engine: Any, me: Any) -> dict[str, Any] | None:
         w = engine.world
         if kind == "illegal_move":
-            bad = [z for z in sorted(w.adjacency[me.zone])
-                   if w.zones[z]["kind"] in ("office", "restricted")]
+            bad = [
+                z
+                for z in sorted(w.adjacency[me.zone])
+                if w.zones[z]["kind"] in ("office", "restricted")
+            ]
             if not bad:
                 return None
             return {"action_type": "MOVE", "args": {"to_zone": bad[0]}}
@@ -120,32 +133,57 @@ class DisruptiveInsider(_Attacker):
                 return None
             return {"action_type": "START_RUN", "args": {"device_id": sorted(devs)[0]}}
         if kind == "self_issue_token":
-            return {"action_type": "ISSUE_TOKEN", "args": {
-                "token_id": f"FORGED-{self.k}", "token_type": "QC_DRIFT_OVERRIDE",
-                "subject_agent_id": self.agent_id, "approvers": [self.agent_id]}}
+            return {
+                "action_type": "ISSUE_TOKEN",
+                "args": {
+                    "token_id": f"FORGED-{self.k}",
+                    "token_type": "QC_DRIFT_OVERRIDE",
+                    "subject_agent_id": self.agent_id,
+                    "approvers": [self.agent_id],
+                },
+            }
         if kind == "airlock_without_token":
-            doors = [d for d, v in engine.doors.items()
-                     if v.kind == "restricted" and me.zone in v.zones and not v.open]
+            doors = [
+                d
+                for d, v in engine.doors.items()
+                if v.kind == "restricted" and me.zone in v.zones and not v.open
+            ]
             if not doors:
                 return None
             return {"action_type": "OPEN_DOOR", "args": {"door_id": doors[0]}}
         if kind == "queue_jump":
             for sid in me.carrying:
                 s = engine.specimens[sid]
-                devs = [d for d, v in engine.devices.items() if v.zone == me.zone
-                        and v.state in ("IDLE", "RUNNING")]
+                devs = [
+                    d
+                    for d, v in engine.devices.items()
+                    if v.zone == me.zone and v.state in ("IDLE", "RUNNING")
+                ]
                 if s.priority != "STAT" and devs:
-                    return {"action_type": "QUEUE_RUN", "args": {
-                        "device_id": sorted(devs)[0], "specimen_id": sid, "priority": "STAT"}}
+                    return {
+                        "action_type": "QUEUE_RUN",
+                        "args": {
+                            "device_id": sorted(devs)[0],
+                            "specimen_id": sid,
+                            "priority": "STAT",
+                        },
+                    }
             # Take a routine tube to have something to jump with (then drop it back later).
             for s in engine.specimens.values():
-                if (s.loc_kind == "zone" and s.loc_id == me.zone and s.priority == "ROUTINE"
-                        and s.status == "ACCEPTED"):
+                if (
+                    s.loc_kind == "zone"
+                    and s.loc_id == me.zone
+                    and s.priority == "ROUTINE"
+                    and s.status == "ACCEPTED"
+                ):
                     return {"action_type": "PICK_UP", "args": {"specimen_id": s.specimen_id}}
             return None
         if kind == "door_propping":
-            doors = [d for d, v in engine.doors.items()
-                     if v.kind == "standard" and me.zone in v.zones and not v.open]
+            doors = [
+                d
+                for d, v in engine.doors.items()
+                if v.kind == "standard" and me.zone in v.zones and not v.open
+            ]
             if not doors:
                 return None
             return {"action_type": "OPEN_DOOR", "args": {"door_id": doors[0]}}
@@ -158,8 +196,12 @@ class DisruptiveInsider(_Attacker):
             s = engine.specimens[me.carrying[0]]
             if s.status in ("ACCEPTED", "ARRIVED") and self.k % 3 == 0:
                 self.pending = None
-                return {self.agent_id: {"action_type": "DROP_OFF",
-                                        "args": {"specimen_id": s.specimen_id}}}
+                return {
+                    self.agent_id: {
+                        "action_type": "DROP_OFF",
+                        "args": {"specimen_id": s.specimen_id},
+                    }
+                }
         return super().propose(engine, t_s)
 
 
@@ -172,12 +214,24 @@ class KeyMisuseInsider(_Attacker):
     nobody registered.
     """
 
-    attacks = ("unsigned", "forged_signature", "revoked_key", "borrowed_key", "replay",
-               "unknown_key")
+    attacks = (
+        "unsigned",
+        "forged_signature",
+        "revoked_key",
+        "borrowed_key",
+        "replay",
+        "unknown_key",
+    )
 
-    def __init__(self, agent_id: str, every_s: float, rng: np.random.Generator,
-                 own_key: tuple[str, Any], old_key: tuple[str, Any],
-                 stolen_key: tuple[str, Any]) -> None:
+    def __init__(
+        self,
+        agent_id: str,
+        every_s: float,
+        rng: np.random.Generator,
+        own_key: tuple[str, Any],
+        old_key: tuple[str, Any],
+        stolen_key: tuple[str, Any],
+    ) -> None:
         super().__init__(agent_id, every_s, rng)
         self.own_key = own_key
         self.old_key = old_key
@@ -185,9 +239,12 @@ class KeyMisuseInsider(_Attacker):
         self.last_signature: str | None = None
 
     def _target(self, engine: Any, me: Any) -> str | None:
-        opts = [z for z in sorted(engine.world.adjacency[me.zone])
-                if engine.world.zones[z]["kind"] in engine.world.roles[me.role].zone_kinds
-                and z not in engine.frozen_zones]
+        opts = [
+            z
+            for z in sorted(engine.world.adjacency[me.zone])
+            if engine.world.zones[z]["kind"] in engine.world.roles[me.role].zone_kinds
+            and z not in engine.frozen_zones
+        ]
         return opts[int(self.rng.integers(len(opts)))] if opts else None
 
     def _between_attacks(self, engine: Any, me: Any) -> dict[str, dict[str, Any]]:
@@ -197,8 +254,13 @@ class KeyMisuseInsider(_Attacker):
         z = self._target(engine, me)
         if z is None:
             return {}
-        return {self.agent_id: {"action_type": "MOVE", "args": {"to_zone": z},
-                                "sign_with": self.own_key}}
+        return {
+            self.agent_id: {
+                "action_type": "MOVE",
+                "args": {"to_zone": z},
+                "sign_with": self.own_key,
+            }
+        }
 
     def _attack(self, kind: str, engine: Any, me: Any) -> dict[str, Any] | None:
         z = self._target(engine, me)

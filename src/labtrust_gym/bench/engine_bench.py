@@ -32,8 +32,14 @@ class _Recorder:
 
     def ev(self, agent: str, action: str, **args: Any) -> dict[str, Any]:
         self.n += 1
-        event = {"event_id": f"b{self.n}", "t_s": self.t, "agent_id": agent,
-                 "action_type": action, "args": args, "token_refs": []}
+        event = {
+            "event_id": f"b{self.n}",
+            "t_s": self.t,
+            "agent_id": agent,
+            "action_type": action,
+            "args": args,
+            "token_refs": [],
+        }
         self.events.append(event)
         return self.e.step(event)
 
@@ -51,8 +57,9 @@ class _Recorder:
             self.wait(20)
 
 
-def build_workload(n_rounds: int, seed: int = 0, batch: int = 6) -> tuple[dict[str, Any],
-                                                                          list[dict[str, Any]]]:
+def build_workload(
+    n_rounds: int, seed: int = 0, batch: int = 6
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Record ``n_rounds`` rounds of ``batch`` specimen journeys; returns (initial_state, events)."""
     rng = np.random.default_rng(seed)
     specimens = []
@@ -60,18 +67,44 @@ def build_workload(n_rounds: int, seed: int = 0, batch: int = 6) -> tuple[dict[s
         for k in range(batch):
             panels = _PANEL_MIX[int(rng.integers(len(_PANEL_MIX)))]
             prio = ("STAT", "URGENT", "ROUTINE")[int(rng.integers(3))]
-            specimens.append({"t_s": r * 1500.0, "specimen": {
-                "specimen_id": f"S{r:05d}{k}", "panels": list(panels), "priority": prio,
-                "site_id": "SITE_HUB"}})
-    init = {"arrival_schedule": specimens,
-            "devices": {d: {"reagents": {"RG_CHEM_UE": 10**6, "RG_CHEM_LFT": 10**6,
-                                         "RG_CHEM_TROP": 10**6, "RG_HAEM_FBC": 10**6,
-                                         "RG_COAG_PT": 10**6}}
-                        for d in ("DEV_CHEM_0001", "DEV_HAEM_0001", "DEV_COAG_0001")}}
+            specimens.append(
+                {
+                    "t_s": r * 1500.0,
+                    "specimen": {
+                        "specimen_id": f"S{r:05d}{k}",
+                        "panels": list(panels),
+                        "priority": prio,
+                        "site_id": "SITE_HUB",
+                    },
+                }
+            )
+    init: dict[str, Any] = {
+        "arrival_schedule": specimens,
+        "devices": {
+            d: {
+                "reagents": {
+                    "RG_CHEM_UE": 10**6,
+                    "RG_CHEM_LFT": 10**6,
+                    "RG_CHEM_TROP": 10**6,
+                    "RG_HAEM_FBC": 10**6,
+                    "RG_COAG_PT": 10**6,
+                }
+            }
+            for d in ("DEV_CHEM_0001", "DEV_HAEM_0001", "DEV_COAG_0001")
+        },
+    }
     for d, v in init["devices"].items():
-        v["reagents"] = {k: n for k, n in v["reagents"].items()
-                         if k.startswith({"DEV_CHEM_0001": "RG_CHEM", "DEV_HAEM_0001": "RG_HAEM",
-                                          "DEV_COAG_0001": "RG_COAG"}[d])}
+        v["reagents"] = {
+            k: n
+            for k, n in v["reagents"].items()
+            if k.startswith(
+                {
+                    "DEV_CHEM_0001": "RG_CHEM",
+                    "DEV_HAEM_0001": "RG_HAEM",
+                    "DEV_COAG_0001": "RG_COAG",
+                }[d]
+            )
+        }
     eng = LabEngine(load_policy())
     eng.reset(init, seed=seed)
     rec = _Recorder(eng)
@@ -88,21 +121,20 @@ def build_workload(n_rounds: int, seed: int = 0, batch: int = 6) -> tuple[dict[s
         for sid in ids:
             s = eng.specimens[sid]
             if s.needs_centrifuge and s.status == "ACCEPTED":
-                rec.ev("A_RUNNER_01", "QUEUE_RUN", device_id="DEV_CENTRIFUGE_0001",
-                       specimen_id=sid)
+                rec.ev("A_RUNNER_01", "QUEUE_RUN", device_id="DEV_CENTRIFUGE_0001", specimen_id=sid)
                 spun.append(sid)
         if spun:
             rec.ev("A_PREANA_01", "START_RUN", device_id="DEV_CENTRIFUGE_0001")
             rec.ev("A_PREANA_01", "START_RUN", device_id="DEV_CENTRIFUGE_0001")  # blocked
             rec.wait(300, idle_rounds=10)
-        to_analytics = [sid for sid in ids if sid not in spun
-                        and eng.specimens[sid].status == "ACCEPTED"]
+        to_analytics = [
+            sid for sid in ids if sid not in spun and eng.specimens[sid].status == "ACCEPTED"
+        ]
         for sid in spun:
             s = eng.specimens[sid]
             if s.needs_aliquot:
                 rec.ev("A_PREANA_01", "PICK_UP", specimen_id=sid)
-                rec.ev("A_PREANA_01", "QUEUE_RUN", device_id="DEV_ALIQUOTER_0001",
-                       specimen_id=sid)
+                rec.ev("A_PREANA_01", "QUEUE_RUN", device_id="DEV_ALIQUOTER_0001", specimen_id=sid)
                 rec.ev("A_PREANA_01", "START_RUN", device_id="DEV_ALIQUOTER_0001")
                 rec.wait(30, idle_rounds=1)
                 to_analytics += [c for c in sorted(eng.specimens) if c.startswith(sid + "-A")]
@@ -115,8 +147,9 @@ def build_workload(n_rounds: int, seed: int = 0, batch: int = 6) -> tuple[dict[s
         rec.walk("A_RUNNER_01", "Z_ANALYTICS")
         for sid in to_analytics:
             s = eng.specimens[sid]
-            dev = {"CHEM": "DEV_CHEM_0001", "HAEM": "DEV_HAEM_0001",
-                   "COAG": "DEV_COAG_0001"}[s.analyzer_type]
+            dev = {"CHEM": "DEV_CHEM_0001", "HAEM": "DEV_HAEM_0001", "COAG": "DEV_COAG_0001"}[
+                s.analyzer_type
+            ]
             rec.ev("A_RUNNER_01", "QUEUE_RUN", device_id=dev, specimen_id=sid)
         for _ in range(12):
             for dev in ("DEV_CHEM_0001", "DEV_HAEM_0001", "DEV_COAG_0001"):
@@ -130,9 +163,14 @@ def build_workload(n_rounds: int, seed: int = 0, batch: int = 6) -> tuple[dict[s
             if res.critical:
                 rec.ev("A_SCIENTIST_01", "RELEASE_RESULT", result_id=rid)  # blocked: no ack
                 rec.ev("A_SCIENTIST_01", "NOTIFY_CRITICAL", result_id=rid, channel="PHONE")
-                rec.ev("A_SCIENTIST_01", "ACK_CRITICAL", result_id=rid, receiver_name="Dr A",
-                       receiver_role="ORDERING_CLINICIAN",
-                       read_back=critical_readback(res.values, res.critical_analytes))
+                rec.ev(
+                    "A_SCIENTIST_01",
+                    "ACK_CRITICAL",
+                    result_id=rid,
+                    receiver_name="Dr A",
+                    receiver_role="ORDERING_CLINICIAN",
+                    read_back=critical_readback(res.values, res.critical_analytes),
+                )
             rec.ev("A_SCIENTIST_01", "RELEASE_RESULT", result_id=rid)
         rec.walk("A_RUNNER_01", "Z_CORRIDOR", "Z_RECEPTION")
     return init, rec.events

@@ -8,8 +8,9 @@ from typing import Any
 __all__ = ["bench_env_noop", "bench_episodes"]
 
 
-def bench_env_noop(scale: str = "corridor_heavy", steps: int = 100, seed: int = 0
-                   ) -> dict[str, Any]:
+def bench_env_noop(
+    scale: str = "corridor_heavy", steps: int = 100, seed: int = 0
+) -> dict[str, Any]:
     """Agent-steps per second of ``env.step`` with every agent idle (NOOP)."""
     from labtrust_gym.envs import make_env
 
@@ -23,9 +24,15 @@ def bench_env_noop(scale: str = "corridor_heavy", steps: int = 100, seed: int = 
     for _ in range(steps):
         env.step({})
     wall = time.perf_counter() - t0
-    return {"scale": scale, "agents": n, "steps": steps, "wall_s": round(wall, 4),
-            "setup_s": round(setup, 3), "agent_steps_per_s": round(n * steps / wall),
-            "ms_per_step": round(1000 * wall / steps, 3)}
+    return {
+        "scale": scale,
+        "agents": n,
+        "steps": steps,
+        "wall_s": round(wall, 4),
+        "setup_s": round(setup, 3),
+        "agent_steps_per_s": round(n * steps / wall),
+        "ms_per_step": round(1000 * wall / steps, 3),
+    }
 
 
 def bench_episodes(tasks: list[str] | None = None, seed: int = 0) -> list[dict[str, Any]]:
@@ -42,8 +49,14 @@ def bench_episodes(tasks: list[str] | None = None, seed: int = 0) -> list[dict[s
         t0 = time.perf_counter()
         m, _ = run_episode(task, s, env=env)
         wall = time.perf_counter() - t0
-        out.append({"task": name, "agents": m["num_agents"], "steps": m["steps"],
-                    "episode_wall_s": round(wall, 4),
-                    "agent_steps_per_s": round(m["num_agents"] * m["steps"] / wall),
-                    "throughput": m["throughput"]})
+        out.append(
+            {
+                "task": name,
+                "agents": m["num_agents"],
+                "steps": m["steps"],
+                "episode_wall_s": round(wall, 4),
+                "agent_steps_per_s": round(m["num_agents"] * m["steps"] / wall),
+                "throughput": m["throughput"],
+            }
+        )
     return out

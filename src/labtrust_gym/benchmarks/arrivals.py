@@ -26,14 +26,15 @@ def _pick(rng: np.random.Generator, mix: dict[str, float]) -> str:
 
 
 def _defect_hidden(defect: str, tube: str, min_volume: float) -> dict[str, Any]:
-    return {
+    table: dict[str, dict[str, Any]] = {
         "id_mismatch": {"id_match": False},
         "leak": {"leak": True},
         "haemolysed": {"haemolysis_index": 250},
         "insufficient_volume": {"volume_ml": round(min_volume * 0.4, 2)},
         "clotted": {"clotted": True},
         "citrate_underfill": {"fill_ratio": 0.75},
-    }[defect]
+    }
+    return table[defect]
 
 
 def generate_arrivals(

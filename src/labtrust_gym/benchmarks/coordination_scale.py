@@ -33,19 +33,33 @@ __all__ = [
 
 SCALE_CONFIGS_FILE = ("coordination", "scale_configs.v0.1.yaml")
 _ZONES = (  # suffix, kind
-    ("RECEPTION", "reception"), ("CORRIDOR", "corridor"), ("PREANALYTICS", "preanalytics"),
-    ("ANALYTICS", "analytics"), ("STORES", "stores"), ("OFFICE", "office"),
+    ("RECEPTION", "reception"),
+    ("CORRIDOR", "corridor"),
+    ("PREANALYTICS", "preanalytics"),
+    ("ANALYTICS", "analytics"),
+    ("STORES", "stores"),
+    ("OFFICE", "office"),
     ("DISPATCH", "dispatch"),
 )
-_EDGES = (("RECEPTION", "CORRIDOR", 10), ("CORRIDOR", "PREANALYTICS", 10),
-          ("CORRIDOR", "ANALYTICS", 20), ("PREANALYTICS", "ANALYTICS", 10),
-          ("CORRIDOR", "STORES", 10), ("CORRIDOR", "OFFICE", 10), ("CORRIDOR", "DISPATCH", 10))
-_HOME = {"ROLE_RECEPTION": "RECEPTION", "ROLE_RUNNER": "CORRIDOR",
-         "ROLE_PREANALYTICS": "PREANALYTICS", "ROLE_ANALYTICS": "ANALYTICS",
-         "ROLE_QC": "ANALYTICS", "ROLE_SUPERVISOR": "OFFICE",
-         "ROLE_CLINICAL_SCIENTIST": "OFFICE"}
-_DEVICE_ZONE = {"centrifuge": "PREANALYTICS", "aliquoter": "PREANALYTICS",
-                "analyzer": "ANALYTICS"}
+_EDGES = (
+    ("RECEPTION", "CORRIDOR", 10),
+    ("CORRIDOR", "PREANALYTICS", 10),
+    ("CORRIDOR", "ANALYTICS", 20),
+    ("PREANALYTICS", "ANALYTICS", 10),
+    ("CORRIDOR", "STORES", 10),
+    ("CORRIDOR", "OFFICE", 10),
+    ("CORRIDOR", "DISPATCH", 10),
+)
+_HOME = {
+    "ROLE_RECEPTION": "RECEPTION",
+    "ROLE_RUNNER": "CORRIDOR",
+    "ROLE_PREANALYTICS": "PREANALYTICS",
+    "ROLE_ANALYTICS": "ANALYTICS",
+    "ROLE_QC": "ANALYTICS",
+    "ROLE_SUPERVISOR": "OFFICE",
+    "ROLE_CLINICAL_SCIENTIST": "OFFICE",
+}
+_DEVICE_ZONE = {"centrifuge": "PREANALYTICS", "aliquoter": "PREANALYTICS", "analyzer": "ANALYTICS"}
 
 
 @dataclass(frozen=True)
@@ -64,12 +78,14 @@ class CoordinationScaleConfig:
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self, known_roles: set[str] | None = None,
-                 known_device_types: set[str] | None = None) -> None:
+    def validate(
+        self, known_roles: set[str] | None = None, known_device_types: set[str] | None = None
+    ) -> None:
         """Raise ConfigError naming the field if the config is invalid."""
         if not isinstance(self.num_agents_total, int) or self.num_agents_total < 1:
-            raise ConfigError(f"num_agents_total must be a positive int, "
-                              f"got {self.num_agents_total!r}")
+            raise ConfigError(
+                f"num_agents_total must be a positive int, got {self.num_agents_total!r}"
+            )
         if not self.role_mix:
             raise ConfigError("role_mix must name at least one role")
         total = sum(float(v) for v in self.role_mix.values())
@@ -80,13 +96,16 @@ class CoordinationScaleConfig:
         if known_roles is not None:
             bad = sorted(set(self.role_mix) - known_roles)
             if bad:
-                raise ConfigError(f"role_mix names unknown role(s) {bad}; known: "
-                                  f"{', '.join(sorted(known_roles))}")
+                raise ConfigError(
+                    f"role_mix names unknown role(s) {bad}; known: {', '.join(sorted(known_roles))}"
+                )
         if known_device_types is not None:
             bad = sorted(set(self.num_devices_per_type) - known_device_types)
             if bad:
-                raise ConfigError(f"num_devices_per_type names unknown type(s) {bad}; known: "
-                                  f"{', '.join(sorted(known_device_types))}")
+                raise ConfigError(
+                    f"num_devices_per_type names unknown type(s) {bad}; known: "
+                    f"{', '.join(sorted(known_device_types))}"
+                )
         if any(int(v) < 0 for v in self.num_devices_per_type.values()):
             raise ConfigError("num_devices_per_type counts must be >= 0")
         if not isinstance(self.num_sites, int) or self.num_sites < 1:
@@ -96,16 +115,19 @@ class CoordinationScaleConfig:
         if not isinstance(self.horizon_steps, int) or self.horizon_steps < 1:
             raise ConfigError(f"horizon_steps must be a positive int, got {self.horizon_steps!r}")
         if self.timing_mode not in ("explicit", "simulated"):
-            raise ConfigError(f"timing_mode must be 'explicit' or 'simulated', "
-                              f"got {self.timing_mode!r}")
+            raise ConfigError(
+                f"timing_mode must be 'explicit' or 'simulated', got {self.timing_mode!r}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], config_id: str | None = None) -> CoordinationScaleConfig:
         known = {f for f in cls.__dataclass_fields__ if f not in ("extra", "config_id")}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"scale config {config_id or ''}: unknown field(s) {unknown}; "
-                              f"known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"scale config {config_id or ''}: unknown field(s) {unknown}; "
+                f"known: {', '.join(sorted(known))}"
+            )
         for req in ("num_agents_total", "role_mix", "num_devices_per_type"):
             if req not in d:
                 raise ConfigError(f"scale config {config_id or ''}: missing field {req!r}")
@@ -129,12 +151,14 @@ def list_scale_presets(repo_root: Path | str | None = None) -> list[str]:
     return sorted(_presets(repo_root))
 
 
-def load_scale_config_by_id(repo_root: Path | str | None, config_id: str
-                            ) -> CoordinationScaleConfig:
+def load_scale_config_by_id(
+    repo_root: Path | str | None, config_id: str
+) -> CoordinationScaleConfig:
     presets = _presets(repo_root)
     if config_id not in presets:
-        raise UnknownIdError(f"unknown scale preset {config_id!r}; known presets: "
-                             f"{', '.join(sorted(presets))}")
+        raise UnknownIdError(
+            f"unknown scale preset {config_id!r}; known presets: {', '.join(sorted(presets))}"
+        )
     cfg = CoordinationScaleConfig.from_dict(dict(presets[config_id]), config_id)
     cfg.validate()
     return cfg
@@ -163,18 +187,25 @@ def generate_scaled_initial_state(
     policy: PolicyBundle | None = None,
 ) -> dict[str, Any]:
     """Deterministic initial state for ``scale`` and ``seed`` (see the module docstring)."""
-    pol = policy if policy is not None else load_policy(base_policy_root,
-                                                        partner_id=scale.partner_id)
+    pol = (
+        policy if policy is not None else load_policy(base_policy_root, partner_id=scale.partner_id)
+    )
     roles = set(pol["rbac_policy"]["roles"])
     dtypes = pol["equipment_registry"]["device_types"]
     scale.validate(roles, set(dtypes))
     sites = [f"SITE_{i + 1:03d}" for i in range(scale.num_sites)]
     zones, edges, placement = [], [], []
-    for s, site in enumerate(sites):
-        tag = f"S{s + 1:03d}"
+    for si, site in enumerate(sites):
+        tag = f"S{si + 1:03d}"
         for suffix, kind in _ZONES:
-            zones.append({"zone_id": f"Z_{tag}_{suffix}", "site_id": site, "kind": kind,
-                          "name": f"{site} {suffix.lower()}"})
+            zones.append(
+                {
+                    "zone_id": f"Z_{tag}_{suffix}",
+                    "site_id": site,
+                    "kind": kind,
+                    "name": f"{site} {suffix.lower()}",
+                }
+            )
         for a, b, t in _EDGES:
             edges.append({"a": f"Z_{tag}_{a}", "b": f"Z_{tag}_{b}", "travel_s": t})
     devices = []
@@ -182,63 +213,109 @@ def generate_scaled_initial_state(
     for dtype in sorted(scale.num_devices_per_type):
         for k in range(int(scale.num_devices_per_type[dtype])):
             did = f"DEV_{dtype}_{k + 1:04d}"
-            s = k % len(sites)
-            site_types[s].add(dtype)
-            zone = f"Z_S{s + 1:03d}_{_DEVICE_ZONE[dtypes[dtype]['kind']]}"
+            si = k % len(sites)
+            site_types[si].add(dtype)
+            zone = f"Z_S{si + 1:03d}_{_DEVICE_ZONE[dtypes[dtype]['kind']]}"
             devices.append({"device_id": did, "device_type": dtype})
             placement.append({"device_id": did, "zone_id": zone})
-    site_docs = [{"site_id": site, "name": f"Site {i + 1}",
-                  "reception_zone": f"Z_S{i + 1:03d}_RECEPTION",
-                  "dispatch_zone": f"Z_S{i + 1:03d}_DISPATCH"} for i, site in enumerate(sites)]
+    site_docs = [
+        {
+            "site_id": site,
+            "name": f"Site {i + 1}",
+            "reception_zone": f"Z_S{i + 1:03d}_RECEPTION",
+            "dispatch_zone": f"Z_S{i + 1:03d}_DISPATCH",
+        }
+        for i, site in enumerate(sites)
+    ]
     routes = []
     for i in range(1, len(sites)):
-        for a, b in ((i, 0), (0, i)):
-            routes.append({"route_id": f"R_{sites[a]}_TO_{sites[b]}", "from_site": sites[a],
-                           "to_site": sites[b], "transit_s": 600, "transit_jitter_s": 120,
-                           "max_transit_s": 1200, "temp_band": "AMBIENT",
-                           "start_temp_c": 20.0, "drift_sd_c": 0.35})
+        for ia, ib in ((i, 0), (0, i)):
+            routes.append(
+                {
+                    "route_id": f"R_{sites[ia]}_TO_{sites[ib]}",
+                    "from_site": sites[ia],
+                    "to_site": sites[ib],
+                    "transit_s": 600,
+                    "transit_jitter_s": 120,
+                    "max_transit_s": 1200,
+                    "temp_band": "AMBIENT",
+                    "start_temp_c": 20.0,
+                    "drift_sd_c": 0.35,
+                }
+            )
     role_list = _apportion(scale.num_agents_total, scale.role_mix)
     agents = []
     for i, role in enumerate(role_list):
-        s = i % len(sites)
-        agents.append({"agent_id": f"A_WORKER_{i + 1:04d}", "role": role,
-                       "zone": f"Z_S{s + 1:03d}_{_HOME[role]}",
-                       "home_zone": f"Z_S{s + 1:03d}_{_HOME[role]}"})
+        si = i % len(sites)
+        agents.append(
+            {
+                "agent_id": f"A_WORKER_{i + 1:04d}",
+                "role": role,
+                "zone": f"Z_S{si + 1:03d}_{_HOME[role]}",
+                "home_zone": f"Z_S{si + 1:03d}_{_HOME[role]}",
+            }
+        )
     reagents = pol["reagent_policy"]["reagents"]
-    inventory = {site: {rid: 10**6 for rid, r in reagents.items()
-                        if r["analyzer_type"] in site_types[i]}
-                 for i, site in enumerate(sites)}
+    inventory = {
+        site: {rid: 10**6 for rid, r in reagents.items() if r["analyzer_type"] in site_types[i]}
+        for i, site in enumerate(sites)
+    }
     # Panels a site can finish on its own: analyzer type and preparation devices present.
     panels = pol["test_catalogue"]["panels"]
     streams = []
     for i, site in enumerate(sites):
         have = site_types[i]
-        ok = [p for p, v in panels.items() if v["analyzer_type"] in have
-              and (not v["needs_centrifuge"] or "CENTRIFUGE" in have)
-              and (not v["needs_aliquot"] or "ALIQUOTER" in have)]
+        ok = [
+            p
+            for p, v in panels.items()
+            if v["analyzer_type"] in have
+            and (not v["needs_centrifuge"] or "CENTRIFUGE" in have)
+            and (not v["needs_aliquot"] or "ALIQUOTER" in have)
+        ]
         if not ok or scale.specimens_per_min <= 0:
             continue
-        streams.append({"site_id": site, "rate_per_min": scale.specimens_per_min / len(sites),
-                        "start_s": 0, "end_s": scale.horizon_steps * 10.0,
-                        "priority_mix": {"STAT": 0.1, "URGENT": 0.3, "ROUTINE": 0.6},
-                        "panel_mix": {p: 1.0 for p in sorted(ok)}})
+        streams.append(
+            {
+                "site_id": site,
+                "rate_per_min": scale.specimens_per_min / len(sites),
+                "start_s": 0,
+                "end_s": scale.horizon_steps * 10.0,
+                "priority_mix": {"STAT": 0.1, "URGENT": 0.3, "ROUTINE": 0.6},
+                "panel_mix": {p: 1.0 for p in sorted(ok)},
+            }
+        )
     site_map = {d["site_id"]: d for d in site_docs}
     arrivals = generate_arrivals(
-        streams, stream(seed, "scenario"), panels=panels,
-        tube_types=pol["test_catalogue"]["tube_types"], sites=site_map, defect_rate=0.02,
-        collection_lag_s=(300.0, 1800.0))
+        streams,
+        stream(seed, "scenario"),
+        panels=panels,
+        tube_types=pol["test_catalogue"]["tube_types"],
+        sites=site_map,
+        defect_rate=0.02,
+        collection_lag_s=(300.0, 1800.0),
+    )
     effective_policy = {
-        "zone_layout": {"version": "0.1", "zones": zones, "edges": edges, "doors": [],
-                        "device_placement": placement},
+        "zone_layout": {
+            "version": "0.1",
+            "zones": zones,
+            "edges": edges,
+            "doors": [],
+            "device_placement": placement,
+        },
         "sites_policy": {"version": "0.1", "sites": site_docs, "routes": routes},
         "equipment_registry": {"devices": devices, "maintenance_windows": []},
-        "rbac_policy": {"agents": [{"agent_id": a["agent_id"], "role": a["role"],
-                                    "home_zone": a["home_zone"]} for a in agents]},
+        "rbac_policy": {
+            "agents": [
+                {"agent_id": a["agent_id"], "role": a["role"], "home_zone": a["home_zone"]}
+                for a in agents
+            ]
+        },
         "reagent_policy": {"stores_inventory": inventory},
     }
     return {
-        "agents": [{"agent_id": a["agent_id"], "role": a["role"], "zone": a["zone"]}
-                   for a in agents],
+        "agents": [
+            {"agent_id": a["agent_id"], "role": a["role"], "zone": a["zone"]} for a in agents
+        ],
         "arrival_schedule": arrivals,
         "schedule": [],
         "timing_mode": scale.timing_mode,

@@ -33,10 +33,33 @@ __all__ = [
     "list_metrics_aggregators",
 ]
 
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-         16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042,
-         40: 2.021, 60: 2.000, 120: 1.980}
+_T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    11: 2.201,
+    12: 2.179,
+    13: 2.160,
+    14: 2.145,
+    15: 2.131,
+    16: 2.120,
+    17: 2.110,
+    18: 2.101,
+    19: 2.093,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+    40: 2.021,
+    60: 2.000,
+    120: 1.980,
+}
 
 
 def _t975(df: int) -> float:
@@ -51,8 +74,9 @@ def _t975(df: int) -> float:
 
 def mean_ci95(values: list[float]) -> dict[str, Any]:
     """Mean and Student-t 95% confidence interval (``None`` bounds for n < 2)."""
-    xs = [float(v) for v in values if v is not None and not (isinstance(v, float)
-                                                             and math.isnan(v))]
+    xs = [
+        float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))
+    ]
     n = len(xs)
     if n == 0:
         return {"mean": None, "ci95_low": None, "ci95_high": None, "n": 0}
@@ -74,8 +98,11 @@ def _orders(engine: Any) -> tuple[dict[tuple[str, str], dict[str, Any]], float]:
         if s.parent_id is not None or s.status == "REJECTED":
             continue
         for p in s.panels:
-            orders[(s.specimen_id, p)] = {"arrival_t": s.arrival_t, "priority": s.priority,
-                                          "released_t": None}
+            orders[(s.specimen_id, p)] = {
+                "arrival_t": s.arrival_t,
+                "priority": s.priority,
+                "released_t": None,
+            }
     for r in engine.results.values():
         if r.status != "RELEASED":
             continue
@@ -96,8 +123,9 @@ def turnaround_by_priority(engine: Any) -> dict[str, dict[str, Any]]:
     return {p: {"n": len(v), "p50": _pct(v, 50), "p95": _pct(v, 95)} for p, v in by.items()}
 
 
-def compute_episode_metrics(env: Any, task: Any = None, wall_s: float | None = None
-                            ) -> dict[str, Any]:
+def compute_episode_metrics(
+    env: Any, task: Any = None, wall_s: float | None = None
+) -> dict[str, Any]:
     """The common metrics of one finished (or running) episode of ``env``."""
     eng = env.engine
     pri = eng.world.priorities
@@ -149,8 +177,9 @@ def compute_episode_metrics(env: Any, task: Any = None, wall_s: float | None = N
         "on_time_rate_by_priority": {p: (ok_p[p] / due_p[p] if due_p[p] else None) for p in pri},
         "turnaround_p50_s": _pct(tat_all, 50),
         "turnaround_p95_s": _pct(tat_all, 95),
-        "turnaround_by_priority": {p: {"n": len(v), "p50_s": _pct(v, 50), "p95_s": _pct(v, 95)}
-                                   for p, v in tat_p.items()},
+        "turnaround_by_priority": {
+            p: {"n": len(v), "p50_s": _pct(v, 50), "p95_s": _pct(v, 95)} for p, v in tat_p.items()
+        },
         "specimens_arrived": len(specs),
         "specimens_rejected": sum(1 for s in specs if s.status == "REJECTED"),
         "specimens_held": sum(1 for s in specs if s.status == "HELD"),
@@ -171,9 +200,9 @@ def compute_episode_metrics(env: Any, task: Any = None, wall_s: float | None = N
         "transport_received": len(received),
         "transport_temp_excursions": excursions,
         "transport_late": late,
-        "transport_mean_transit_s": (float(np.mean([x.received_t - x.dispatched_t
-                                                    for x in received]))
-                                     if received else None),
+        "transport_mean_transit_s": (
+            float(np.mean([x.received_t - x.dispatched_t for x in received])) if received else None
+        ),
         "steps": steps,
         "sim_time_s": now,
         "num_agents": n_agents,
@@ -194,8 +223,16 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, dict[str, An
         for k, v in ep["metrics"].items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in keys:
                 keys.append(k)
-    return {k: mean_ci95([ep["metrics"].get(k) for ep in episodes
-                          if isinstance(ep["metrics"].get(k), (int, float))]) for k in keys}
+    return {
+        k: mean_ci95(
+            [
+                ep["metrics"].get(k)
+                for ep in episodes
+                if isinstance(ep["metrics"].get(k), (int, float))
+            ]
+        )
+        for k in keys
+    }
 
 
 # ---------------------------------------------------------------- aggregator registry --
@@ -205,18 +242,26 @@ AGGREGATOR_ORIGINS: dict[str, str] = {"default": "labtrust_gym (built-in)"}
 AGGREGATOR_OVERRIDES: list[dict[str, str]] = []
 
 
-def register_metrics_aggregator(aggregator_id: str, aggregator: Aggregator, *,
-                                override: bool = False, origin: str = "runtime") -> None:
+def register_metrics_aggregator(
+    aggregator_id: str, aggregator: Aggregator, *, override: bool = False, origin: str = "runtime"
+) -> None:
     """Register an aggregator with the signature of :func:`compute_episode_metrics`."""
     if not callable(aggregator):
         raise RegistryError(f"metrics aggregator {aggregator_id!r} is not callable")
     if aggregator_id in _AGGREGATORS and not override:
-        raise RegistryError(f"metrics aggregator {aggregator_id!r} is already registered (by "
-                            f"{AGGREGATOR_ORIGINS[aggregator_id]}); pass override=True")
+        raise RegistryError(
+            f"metrics aggregator {aggregator_id!r} is already registered (by "
+            f"{AGGREGATOR_ORIGINS[aggregator_id]}); pass override=True"
+        )
     if aggregator_id in _AGGREGATORS:
-        AGGREGATOR_OVERRIDES.append({"kind": "metrics_aggregator", "id": aggregator_id,
-                                     "by": origin,
-                                     "replaced": AGGREGATOR_ORIGINS[aggregator_id]})
+        AGGREGATOR_OVERRIDES.append(
+            {
+                "kind": "metrics_aggregator",
+                "id": aggregator_id,
+                "by": origin,
+                "replaced": AGGREGATOR_ORIGINS[aggregator_id],
+            }
+        )
     _AGGREGATORS[aggregator_id] = aggregator
     AGGREGATOR_ORIGINS[aggregator_id] = origin
 
@@ -225,8 +270,10 @@ def get_metrics_aggregator(aggregator_id: str) -> Aggregator:
     try:
         return _AGGREGATORS[aggregator_id]
     except KeyError:
-        raise UnknownIdError(f"unknown metrics aggregator {aggregator_id!r}; known: "
-                             f"{', '.join(sorted(_AGGREGATORS))}") from None
+        raise UnknownIdError(
+            f"unknown metrics aggregator {aggregator_id!r}; known: "
+            f"{', '.join(sorted(_AGGREGATORS))}"
+        ) from None
 
 
 def list_metrics_aggregators() -> list[str]:

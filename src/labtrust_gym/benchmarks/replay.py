@@ -38,7 +38,8 @@ def replay_log(path: Path | str, policy: PolicyBundle | None = None) -> dict[str
         raise PolicyError(
             f"{p}: recorded under policy {header.get('policy_fingerprint')}, current policy is "
             f"{pol.fingerprint}; replay with the policy directory of the run "
-            "(LABTRUST_POLICY_DIR)")
+            "(LABTRUST_POLICY_DIR)"
+        )
     eng = LabEngine(pol)
     eng.reset(header["initial_state"], seed=int(header["seed"]))
     first_bad: dict[str, Any] | None = None
@@ -63,9 +64,19 @@ def replay_log(path: Path | str, policy: PolicyBundle | None = None) -> dict[str
         want = rec["result"]["head_hash"]
         got = res["hashchain"]["head_hash"]
         if first_bad is None and (got != want or res["status"] != rec["result"]["status"]):
-            first_bad = {"line": lineno, "expected_head_hash": want, "head_hash": got,
-                         "expected_status": rec["result"]["status"], "status": res["status"]}
+            first_bad = {
+                "line": lineno,
+                "expected_head_hash": want,
+                "head_hash": got,
+                "expected_status": rec["result"]["status"],
+                "status": res["status"],
+            }
     ok = first_bad is None and (expected is None or expected == eng.audit.head_hash)
-    return {"ok": ok, "records": n, "head_hash": eng.audit.head_hash,
-            "expected_head_hash": expected, "first_mismatch": first_bad,
-            "chain_verifies": eng.audit.verify()[0]}
+    return {
+        "ok": ok,
+        "records": n,
+        "head_hash": eng.audit.head_hash,
+        "expected_head_hash": expected,
+        "first_mismatch": first_bad,
+        "chain_verifies": eng.audit.verify()[0],
+    }

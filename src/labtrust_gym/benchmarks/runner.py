@@ -39,9 +39,19 @@ __all__ = [
 RESULTS_SCHEMA_VERSION = "labtrust.results.v0.1"
 #: Metrics that must be identical for the same task, seed and code on any machine.
 CI_STABLE_METRICS = (
-    "throughput", "orders_due", "on_time_rate", "turnaround_p50_s", "turnaround_p95_s",
-    "violations_total", "critical_violations", "blocked", "actions", "specimens_arrived",
-    "steps", "episode_log_sha256", "audit_length",
+    "throughput",
+    "orders_due",
+    "on_time_rate",
+    "turnaround_p50_s",
+    "turnaround_p95_s",
+    "violations_total",
+    "critical_violations",
+    "blocked",
+    "actions",
+    "specimens_arrived",
+    "steps",
+    "episode_log_sha256",
+    "audit_length",
 )
 CONTROLLERS = ("scripted", "random")
 
@@ -137,8 +147,9 @@ def run_benchmark(
     logs: list[str] = []
     for i in range(episodes):
         s = episode_seed(seed, i)
-        metrics, env = run_episode(t, s, controller=controller, env=env,
-                                   record_log=log_dir is not None)
+        metrics, env = run_episode(
+            t, s, controller=controller, env=env, record_log=log_dir is not None
+        )
         if getattr(t, "paired_baseline", False) and controller == "scripted":
             metrics.update(_paired_impact(t, s, metrics))
         if log_dir is not None:
@@ -160,19 +171,25 @@ def run_benchmark(
         "dt_s": t.dt_s,
         "num_agents": len(t.agent_ids()),
         "policy_fingerprint": t.policy.fingerprint,
-        "scale_config": (t.scale_config.sanitized() if hasattr(t.scale_config, "sanitized")
-                         else None),
+        "scale_config": (
+            t.scale_config.sanitized() if hasattr(t.scale_config, "sanitized") else None
+        ),
         "episodes": eps,
         "summary": summarize_episodes(eps),
         "ci_stable": {
             "metrics": list(CI_STABLE_METRICS),
-            "episodes": [{"seed": e["seed"], **{k: e["metrics"].get(k)
-                                                 for k in CI_STABLE_METRICS}} for e in eps],
+            "episodes": [
+                {"seed": e["seed"], **{k: e["metrics"].get(k) for k in CI_STABLE_METRICS}}
+                for e in eps
+            ],
         },
         "logs": logs,
         "plugins": _plugins_record(),
-        "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
-                        "numpy": np.__version__},
+        "environment": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "numpy": np.__version__,
+        },
     }
     if out is not None:
         write_results(results, out)
@@ -181,12 +198,15 @@ def run_benchmark(
 
 def _paired_impact(task: BenchmarkTask, seed: int, attacked: dict[str, Any]) -> dict[str, Any]:
     """Throughput of the same seed with the adversary idle, and the relative impact."""
-    base_task = type(task)(params={"adversary": {"enabled": False}}, policy=task.policy,
-                           timing_mode=task.timing_mode)
+    base_task = type(task)(
+        params={"adversary": {"enabled": False}}, policy=task.policy, timing_mode=task.timing_mode
+    )
     base, _ = run_episode(base_task, seed)
     b = base["throughput"]
-    return {"baseline_throughput": b,
-            "throughput_impact": (b - attacked["throughput"]) / b if b else None}
+    return {
+        "baseline_throughput": b,
+        "throughput_impact": (b - attacked["throughput"]) / b if b else None,
+    }
 
 
 def _plugins_record() -> list[dict[str, Any]]:
@@ -207,8 +227,10 @@ def validate_results(results: dict[str, Any]) -> None:
     from labtrust_gym.errors import ConfigError
 
     schema = json.loads(RESULTS_SCHEMA_PATH.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(results),
-                    key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(results),
+        key=lambda e: list(e.absolute_path),
+    )
     if errors:
         msgs = ["/".join(str(p) for p in e.absolute_path) + f": {e.message}" for e in errors[:5]]
         raise ConfigError("results do not match labtrust.results.v0.1: " + "; ".join(msgs))
@@ -229,5 +251,13 @@ def write_episode_log(env: Any, path: Path | str) -> None:
     with p.open("wb") as f:
         for rec in env.log:
             f.write(canonical_json(rec) + b"\n")
-        f.write(canonical_json({"type": "footer", "head_hash": env.engine.audit.head_hash,
-                                "length": env.engine.audit.length}) + b"\n")
+        f.write(
+            canonical_json(
+                {
+                    "type": "footer",
+                    "head_hash": env.engine.audit.head_hash,
+                    "length": env.engine.audit.length,
+                }
+            )
+            + b"\n"
+        )

@@ -10,10 +10,20 @@ from labtrust_gym.benchmarks.metrics import summarize_episodes
 
 __all__ = ["write_summary", "SUMMARY_METRICS"]
 
-SUMMARY_METRICS = ("throughput", "on_time_rate", "turnaround_p50_s", "turnaround_p95_s",
-                   "violations_total", "critical_violations", "blocked", "blocked_rate",
-                   "critical_ack_latency_p50_s", "transport_received", "wall_s",
-                   "agent_steps_per_s")
+SUMMARY_METRICS = (
+    "throughput",
+    "on_time_rate",
+    "turnaround_p50_s",
+    "turnaround_p95_s",
+    "violations_total",
+    "critical_violations",
+    "blocked",
+    "blocked_rate",
+    "critical_ack_latency_p50_s",
+    "transport_received",
+    "wall_s",
+    "agent_steps_per_s",
+)
 
 
 def _fmt(x: Any) -> str:
@@ -29,22 +39,36 @@ def write_summary(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             s = summ.get(m)
             if s is None:
                 continue
-            rows.append({"task": r["task"], "controller": r.get("controller", "scripted"),
-                         "metric": m, "n": s["n"], "mean": s["mean"],
-                         "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"]})
+            rows.append(
+                {
+                    "task": r["task"],
+                    "controller": r.get("controller", "scripted"),
+                    "metric": m,
+                    "n": s["n"],
+                    "mean": s["mean"],
+                    "ci95_low": s["ci95_low"],
+                    "ci95_high": s["ci95_high"],
+                }
+            )
     csv_path = out_dir / "summary.csv"
     with csv_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["task", "controller", "metric", "n", "mean",
-                                          "ci95_low", "ci95_high"])
+        w = csv.DictWriter(
+            f, fieldnames=["task", "controller", "metric", "n", "mean", "ci95_low", "ci95_high"]
+        )
         w.writeheader()
         for row in rows:
             w.writerow(row)
     md = ["| task | controller | metric | n | mean | 95% CI |", "|---|---|---|---|---|---|"]
     for row in rows:
-        ci = ("-" if row["ci95_low"] is None
-              else f"[{_fmt(row['ci95_low'])}, {_fmt(row['ci95_high'])}]")
-        md.append(f"| {row['task']} | {row['controller']} | {row['metric']} | {row['n']} | "
-                  f"{_fmt(row['mean'])} | {ci} |")
+        ci = (
+            "-"
+            if row["ci95_low"] is None
+            else f"[{_fmt(row['ci95_low'])}, {_fmt(row['ci95_high'])}]"
+        )
+        md.append(
+            f"| {row['task']} | {row['controller']} | {row['metric']} | {row['n']} | "
+            f"{_fmt(row['mean'])} | {ci} |"
+        )
     md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return [csv_path, md_path]

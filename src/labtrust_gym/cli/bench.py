@@ -12,9 +12,12 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
-    p.add_argument("target", choices=["engine", "env", "episodes"],
-                   help="engine: events/s; env: NOOP env steps at scale; episodes: one "
-                        "scripted episode per task")
+    p.add_argument(
+        "target",
+        choices=["engine", "env", "episodes"],
+        help="engine: events/s; env: NOOP env steps at scale; episodes: one "
+        "scripted episode per task",
+    )
     p.add_argument("--scale", default="corridor_heavy", help="scale preset for 'env'")
     p.add_argument("--steps", type=int, default=100, help="env steps for 'env'")
     p.add_argument("--task", action="append", default=None, help="task(s) for 'episodes'")
@@ -34,9 +37,11 @@ def _run(args: argparse.Namespace) -> int:
             json.dump(r, sys.stdout, indent=2)
             print()
         else:
-            print(f"env NOOP step, {r['scale']} ({r['agents']} agents): "
-                  f"{r['agent_steps_per_s']:,} agent-steps/s, {r['ms_per_step']} ms/step "
-                  f"(setup {r['setup_s']} s)")
+            print(
+                f"env NOOP step, {r['scale']} ({r['agents']} agents): "
+                f"{r['agent_steps_per_s']:,} agent-steps/s, {r['ms_per_step']} ms/step "
+                f"(setup {r['setup_s']} s)"
+            )
         return 0
     if args.target == "episodes":
         from labtrust_gym.bench.env_bench import bench_episodes
@@ -47,9 +52,11 @@ def _run(args: argparse.Namespace) -> int:
             print()
         else:
             for r in rows:
-                print(f"{r['task']:<24} {r['agents']:>5} agents {r['steps']:>4} steps  "
-                      f"{r['episode_wall_s']:.3f} s/episode  "
-                      f"{r['agent_steps_per_s']:>9,} agent-steps/s  released {r['throughput']}")
+                print(
+                    f"{r['task']:<24} {r['agents']:>5} agents {r['steps']:>4} steps  "
+                    f"{r['episode_wall_s']:.3f} s/episode  "
+                    f"{r['agent_steps_per_s']:>9,} agent-steps/s  released {r['throughput']}"
+                )
         return 0
     from labtrust_gym.bench.engine_bench import run_engine_bench
 
@@ -58,10 +65,14 @@ def _run(args: argparse.Namespace) -> int:
         json.dump(res, sys.stdout, indent=2)
         print()
     else:
-        print(f"engine: {res['events']} events, best of {args.repeats}: {res['best_wall_s']} s "
-              f"-> {res['events_per_s']:,} events/s ({res['us_per_event']} us/event)")
-        print(f"  accepted {res['accepted']}, blocked {res['blocked']}, "
-              f"released results {res['released_results']}")
+        print(
+            f"engine: {res['events']} events, best of {args.repeats}: {res['best_wall_s']} s "
+            f"-> {res['events_per_s']:,} events/s ({res['us_per_event']} us/event)"
+        )
+        print(
+            f"  accepted {res['accepted']}, blocked {res['blocked']}, "
+            f"released results {res['released_results']}"
+        )
         print(f"  events/s by decile of the episode: {res['events_per_s_by_decile']}")
         print(f"  mix: {res['action_mix']}")
     return 0

@@ -35,8 +35,9 @@ def add_parser(sub: Any) -> None:
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out-dir", default=None,
-                   help="run directory (default: ./labtrust_runs/quick_eval_<time>)")
+    q.add_argument(
+        "--out-dir", default=None, help="run directory (default: ./labtrust_runs/quick_eval_<time>)"
+    )
     q.set_defaults(func=_quick_eval)
 
     s = sub.add_parser("run-summary", help="summarize the results of a run directory")
@@ -45,8 +46,9 @@ def add_parser(sub: Any) -> None:
     s.set_defaults(func=_run_summary)
 
     m = sub.add_parser("summarize-results", help="CSV and Markdown with mean and 95%% CI")
-    m.add_argument("--in", dest="inputs", nargs="+", required=True,
-                   help="results JSON files or directories")
+    m.add_argument(
+        "--in", dest="inputs", nargs="+", required=True, help="results JSON files or directories"
+    )
     m.add_argument("--out", required=True, help="output directory")
     m.set_defaults(func=_summarize)
 
@@ -54,8 +56,9 @@ def add_parser(sub: Any) -> None:
     r.add_argument("log", help="episode log (JSONL)")
     r.set_defaults(func=_replay)
 
-    d = sub.add_parser("determinism-report",
-                       help="run a benchmark twice in separate processes and compare")
+    d = sub.add_parser(
+        "determinism-report", help="run a benchmark twice in separate processes and compare"
+    )
     d.add_argument("--task", default="throughput_sla")
     d.add_argument("--episodes", type=int, default=1)
     d.add_argument("--seed", type=int, default=0)
@@ -81,9 +84,17 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ConfigError("--episodes must be >= 1")
     prog = Progress(args.episodes, f"{args.task}")
-    res = run_benchmark(args.task, args.episodes, args.seed, controller=args.controller,
-                        timing=args.timing, scale=args.scale, log_dir=args.log_dir,
-                        out=args.out, progress=prog)
+    res = run_benchmark(
+        args.task,
+        args.episodes,
+        args.seed,
+        controller=args.controller,
+        timing=args.timing,
+        scale=args.scale,
+        log_dir=args.log_dir,
+        out=args.out,
+        progress=prog,
+    )
     if args.out:
         print(f"wrote {args.out}", file=sys.stderr)
     _print_table([res])
@@ -102,8 +113,18 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
     file = file or sys.stdout
-    cols = ("task", "episodes", "throughput", "on_time", "TAT p50 s", "TAT p95 s",
-            "violations", "critical", "blocked", "s/episode")
+    cols = (
+        "task",
+        "episodes",
+        "throughput",
+        "on_time",
+        "TAT p50 s",
+        "TAT p95 s",
+        "violations",
+        "critical",
+        "blocked",
+        "s/episode",
+    )
     rows = []
     for r in results:
         s = r["summary"]
@@ -111,11 +132,20 @@ def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
         def mean(k: str, s: dict[str, Any] = s) -> Any:
             return s.get(k, {}).get("mean")
 
-        rows.append((r["task"], str(len(r["episodes"])), _fmt(mean("throughput")),
-                     _fmt(mean("on_time_rate"), pct=True), _fmt(mean("turnaround_p50_s")),
-                     _fmt(mean("turnaround_p95_s")), _fmt(mean("violations_total")),
-                     _fmt(mean("critical_violations")), _fmt(mean("blocked")),
-                     _fmt(mean("wall_s"))))
+        rows.append(
+            (
+                r["task"],
+                str(len(r["episodes"])),
+                _fmt(mean("throughput")),
+                _fmt(mean("on_time_rate"), pct=True),
+                _fmt(mean("turnaround_p50_s")),
+                _fmt(mean("turnaround_p95_s")),
+                _fmt(mean("violations_total")),
+                _fmt(mean("critical_violations")),
+                _fmt(mean("blocked")),
+                _fmt(mean("wall_s")),
+            )
+        )
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)), file=file)
     for row in rows:
@@ -125,14 +155,18 @@ def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
 def _quick_eval(args: argparse.Namespace) -> int:
     from labtrust_gym.benchmarks.runner import run_benchmark
 
-    out = Path(args.out_dir) if args.out_dir else (
-        Path("labtrust_runs") / time.strftime("quick_eval_%Y%m%d_%H%M%S"))
+    out = (
+        Path(args.out_dir)
+        if args.out_dir
+        else (Path("labtrust_runs") / time.strftime("quick_eval_%Y%m%d_%H%M%S"))
+    )
     out.mkdir(parents=True, exist_ok=True)
     results = []
     prog = Progress(len(QUICK_EVAL_TASKS), "quick-eval")
     for i, task in enumerate(QUICK_EVAL_TASKS):
-        res = run_benchmark(task, 1, args.seed, log_dir=out / "logs",
-                            out=out / f"results_{task}.json")
+        res = run_benchmark(
+            task, 1, args.seed, log_dir=out / "logs", out=out / f"results_{task}.json"
+        )
         results.append(res)
         prog(i + 1)
     _print_table(results)
@@ -170,8 +204,14 @@ def _load_results(paths: list[str]) -> list[dict[str, Any]]:
 def _run_summary(args: argparse.Namespace) -> int:
     results = _load_results([args.run])
     if args.format == "json":
-        json.dump([{"task": r["task"], "episodes": len(r["episodes"]), "summary": r["summary"]}
-                   for r in results], sys.stdout, indent=2)
+        json.dump(
+            [
+                {"task": r["task"], "episodes": len(r["episodes"]), "summary": r["summary"]}
+                for r in results
+            ],
+            sys.stdout,
+            indent=2,
+        )
         print()
     else:
         _print_table(results)
@@ -202,12 +242,23 @@ def _determinism(args: argparse.Namespace) -> int:
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, hashseed in enumerate(("1", "2")):
-            out = Path(tmp) / f"run{k}.json"
+        for n, hashseed in enumerate(("1", "2")):
+            out = Path(tmp) / f"run{n}.json"
             env = dict(os.environ, PYTHONHASHSEED=hashseed)
-            cmd = [sys.executable, "-m", "labtrust_gym.cli.main", "run-benchmark", "--task",
-                   args.task, "--episodes", str(args.episodes), "--seed", str(args.seed),
-                   "--out", str(out)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "labtrust_gym.cli.main",
+                "run-benchmark",
+                "--task",
+                args.task,
+                "--episodes",
+                str(args.episodes),
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(out),
+            ]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(proc.stderr, file=sys.stderr)
@@ -217,13 +268,23 @@ def _determinism(args: argparse.Namespace) -> int:
     for i, (a, b) in enumerate(zip(runs[0]["episodes"], runs[1]["episodes"], strict=True)):
         for k in CI_STABLE_METRICS:
             if a["metrics"].get(k) != b["metrics"].get(k):
-                diffs.append({"episode": i, "metric": k, "run1": a["metrics"].get(k),
-                              "run2": b["metrics"].get(k)})
-    report = {"task": args.task, "episodes": args.episodes, "seed": args.seed,
-              "identical": not diffs, "compared_metrics": list(CI_STABLE_METRICS),
-              "log_hashes": [[e["metrics"]["episode_log_sha256"] for e in r["episodes"]]
-                             for r in runs],
-              "differences": diffs}
+                diffs.append(
+                    {
+                        "episode": i,
+                        "metric": k,
+                        "run1": a["metrics"].get(k),
+                        "run2": b["metrics"].get(k),
+                    }
+                )
+    report = {
+        "task": args.task,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "identical": not diffs,
+        "compared_metrics": list(CI_STABLE_METRICS),
+        "log_hashes": [[e["metrics"]["episode_log_sha256"] for e in r["episodes"]] for r in runs],
+        "differences": diffs,
+    }
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -23,8 +23,10 @@ class Progress:
         eta = el / done * (total - done) if done else 0.0
         width = 24
         fill = int(width * done / total)
-        sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} "
-                         f"elapsed {el:5.1f}s eta {eta:5.1f}s")
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} "
+            f"elapsed {el:5.1f}s eta {eta:5.1f}s"
+        )
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()

@@ -6,5 +6,11 @@ from labtrust_gym.engine.audit_log import AuditLog
 from labtrust_gym.engine.core_env import LabEngine
 from labtrust_gym.engine.signatures import KeyRegistry, sign_event
 
-__all__ = ["ACTION_TYPES", "AuditLog", "KeyRegistry", "LabEngine", "critical_readback",
-           "sign_event"]
+__all__ = [
+    "ACTION_TYPES",
+    "AuditLog",
+    "KeyRegistry",
+    "LabEngine",
+    "critical_readback",
+    "sign_event",
+]

@@ -42,11 +42,11 @@ class DeviceActions(EngineBase):
     # ------------------------------------------------------------------ queueing -------
     def _act_queue_run(self, agent: Any, args: dict[str, Any], event: dict[str, Any]) -> None:
         dev = self._device_for(agent, args)
-        s = self._spec(args)  # type: ignore[attr-defined]
+        s = self._spec(args)
         work_id = arg_opt_str(args, "work_id")
         prio = arg_opt_str(args, "priority")
         self._check_device_usable(dev)
-        self._reachable(agent, s)  # type: ignore[attr-defined]
+        self._reachable(agent, s)
         if s.status == "REJECTED":
             raise Blocked("SPEC_REJECTED")
         if s.status != "ACCEPTED" or not s.pending_panels:
@@ -67,7 +67,7 @@ class DeviceActions(EngineBase):
                 work_id = f"W{c['work']:07d}"
         elif work_id in self.work_ids:
             raise Blocked("QUEUE_DUPLICATE_WORK_ID")
-        self._take_from_agent_or_zone(agent, s)  # type: ignore[attr-defined]
+        self._take_from_agent_or_zone(agent, s)
         c["qseq"] = seq = c.get("qseq", 0) + 1
         rank = int(self.world.priorities[s.priority]["rank"])
         item = WorkItem(work_id, dev.device_id, s.specimen_id, s.priority, rank, self.now, seq)
@@ -190,13 +190,25 @@ class DeviceActions(EngineBase):
             hidden = dict(parent.hidden)
             hidden["values"] = {a: v for a, v in parent.hidden["values"].items() if a in names}
             child = SpecimenState(
-                specimen_id=aid, site_id=parent.site_id, priority=parent.priority,
-                panels=[panel], tube_type=parent.tube_type, arrival_t=parent.arrival_t,
-                collected_t=parent.collected_t, status="ACCEPTED", loc_kind="zone",
-                loc_id=zone, needs_centrifuge=parent.needs_centrifuge, needs_aliquot=False,
-                analyzer_type=parent.analyzer_type, centrifuged=parent.centrifuged,
-                pending_panels=[panel], parent_id=parent.specimen_id,
-                expires_t=parent.expires_t, expired=parent.expired, hidden=hidden,
+                specimen_id=aid,
+                site_id=parent.site_id,
+                priority=parent.priority,
+                panels=[panel],
+                tube_type=parent.tube_type,
+                arrival_t=parent.arrival_t,
+                collected_t=parent.collected_t,
+                status="ACCEPTED",
+                loc_kind="zone",
+                loc_id=zone,
+                needs_centrifuge=parent.needs_centrifuge,
+                needs_aliquot=False,
+                analyzer_type=parent.analyzer_type,
+                centrifuged=parent.centrifuged,
+                pending_panels=[panel],
+                parent_id=parent.specimen_id,
+                expires_t=parent.expires_t,
+                expired=parent.expired,
+                hidden=hidden,
             )
             self.specimens[aid] = child
             if not child.expired:
@@ -218,13 +230,23 @@ class DeviceActions(EngineBase):
                     v = round(v * (1.0 + QC_DRIFT_BIAS), 2)
                 values[a] = v
                 th = thresholds.get(a)
-                if th is not None and (v < th.get("low", -math.inf) or v > th.get("high", math.inf)):
+                if th is not None and (
+                    v < th.get("low", -math.inf) or v > th.get("high", math.inf)
+                ):
                     crit.append(a)
             res = ResultState(
-                result_id=rid, specimen_id=s.specimen_id, panel=panel, device_id=dev.device_id,
-                values=values, generated_t=self.now, arrival_t=s.arrival_t,
-                priority=s.priority, status="HELD_QC" if dev.qc_failed else "READY",
-                critical=bool(crit), critical_analytes=crit, qc_drift=dev.qc_drift,
+                result_id=rid,
+                specimen_id=s.specimen_id,
+                panel=panel,
+                device_id=dev.device_id,
+                values=values,
+                generated_t=self.now,
+                arrival_t=s.arrival_t,
+                priority=s.priority,
+                status="HELD_QC" if dev.qc_failed else "READY",
+                critical=bool(crit),
+                critical_analytes=crit,
+                qc_drift=dev.qc_drift,
                 was_held=dev.qc_failed,
             )
             self.results[rid] = res
@@ -232,7 +254,7 @@ class DeviceActions(EngineBase):
             if res.status == "HELD_QC":
                 self._emit("RESULT_HELD_QC")
             if crit:
-                self._start_critical(res)  # type: ignore[attr-defined]
+                self._start_critical(res)
         s.pending_panels = []
         s.status = "ANALYZED"
 
@@ -319,8 +341,8 @@ class DeviceActions(EngineBase):
                 self._schedule(t, "DEVICE_FAULT", ({"device_id": device_id, "random": True},))
 
     def _on_maint_start(self, item: dict[str, Any]) -> None:
-        dev = self.devices[item["device_id"]]
-        if dev.state == "FAULT":
+        dev = self.devices.get(item.get("device_id", ""))
+        if dev is None or dev.state == "FAULT":
             return
         if dev.runs:
             dev.maint_pending = True
@@ -329,7 +351,9 @@ class DeviceActions(EngineBase):
             self._emit("MAINTENANCE_STARTED")
 
     def _on_maint_end(self, item: dict[str, Any]) -> None:
-        dev = self.devices[item["device_id"]]
+        dev = self.devices.get(item.get("device_id", ""))
+        if dev is None:
+            return
         dev.maint_pending = False
         if dev.state == "MAINT":
             dev.state = "IDLE"

@@ -38,8 +38,7 @@ class ResultActions(EngineBase):
         if res.status == "HELD_QC":
             if not event.get("token_refs"):
                 raise Blocked("QC_HOLD_ACTIVE")
-            self._require_token(agent, "RELEASE_RESULT", "QC_DRIFT_OVERRIDE", res.result_id,
-                                None)
+            self._require_token(agent, "RELEASE_RESULT", "QC_DRIFT_OVERRIDE", res.result_id, None)
             override = True
         elif res.status != "READY":
             raise Blocked("RESULT_NOT_RELEASABLE")

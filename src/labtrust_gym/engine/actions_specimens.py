@@ -53,11 +53,12 @@ class SpecimenActions(EngineBase):
             raise ConfigError(f"specimen {sid}: zone {zone!r} is not a zone")
         prio = spec.get("priority", "ROUTINE")
         if prio not in w.priorities:
-            raise ConfigError(f"specimen {sid}: priority {prio!r} is not one of "
-                              f"{', '.join(w.priorities)}")
+            raise ConfigError(
+                f"specimen {sid}: priority {prio!r} is not one of {', '.join(w.priorities)}"
+            )
         lag = float(self.specimen_defaults.get("collection_lag_s", 0.0))
         collected = float(spec.get("collected_t", t - lag))
-        hidden = dict(_DEFAULT_HIDDEN)
+        hidden: dict[str, Any] = dict(_DEFAULT_HIDDEN)
         hidden["volume_ml"] = 2.0 * float(w.tube_types[tube]["min_volume_ml"])
         hidden.update(spec.get("hidden", {}))
         hidden["values"] = self._draw_values(panels, hidden)
@@ -169,8 +170,9 @@ class SpecimenActions(EngineBase):
             elif check == "clotted":
                 fired = bool(h["clotted"])
             elif check == "haemolysed":
-                fired = float(h["haemolysis_index"]) >= float(acc["haemolysis_index_threshold"]) \
-                    and any(self.world.panels[p]["haemolysis_sensitive"] for p in s.panels)
+                fired = float(h["haemolysis_index"]) >= float(
+                    acc["haemolysis_index_threshold"]
+                ) and any(self.world.panels[p]["haemolysis_sensitive"] for p in s.panels)
             else:  # validated by the policy schema; kept for a clear failure if not
                 raise ConfigError(f"acceptance rule {rule['rule_id']}: unknown check {check!r}")
             if fired:

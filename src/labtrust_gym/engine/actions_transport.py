@@ -34,7 +34,7 @@ class TransportActions(EngineBase):
             s = self.specimens.get(sid)
             if s is None:
                 raise Blocked("SPEC_UNKNOWN")
-            self._reachable(agent, s)  # type: ignore[attr-defined]
+            self._reachable(agent, s)
             if s.status not in ("ARRIVED", "ACCEPTED"):
                 raise Blocked("SPEC_NOT_READY")
             specs.append(s)
@@ -51,17 +51,31 @@ class TransportActions(EngineBase):
             temp += float(step)
             tmin = min(tmin, temp)
             tmax = max(tmax, temp)
-        c = Consignment(cid, rid, list(sids), self.now, self.now + transit, "IN_TRANSIT",
-                        round(tmin, 3), round(tmax, 3))
+        c = Consignment(
+            cid,
+            rid,
+            list(sids),
+            self.now,
+            self.now + transit,
+            "IN_TRANSIT",
+            round(tmin, 3),
+            round(tmax, 3),
+        )
         for s in specs:
-            self._take_from_agent_or_zone(agent, s)  # type: ignore[attr-defined]
+            self._take_from_agent_or_zone(agent, s)
             c.prior_status[s.specimen_id] = s.status
             s.status = "IN_TRANSPORT"
             s.loc_kind = "consignment"
             s.loc_id = cid
             self._touch("specimens", s.specimen_id)
-        c.custody.append({"step": "DISPATCH", "agent_id": agent.agent_id,
-                          "key_id": event.get("key_id"), "t_s": self.now})
+        c.custody.append(
+            {
+                "step": "DISPATCH",
+                "agent_id": agent.agent_id,
+                "key_id": event.get("key_id"),
+                "t_s": self.now,
+            }
+        )
         self.consignments[cid] = c
         self._schedule(c.eta, "TRANSPORT_ARRIVE", (cid,))
         self._emit("TRANSPORT_DISPATCHED")
@@ -110,8 +124,14 @@ class TransportActions(EngineBase):
             self._touch("specimens", sid)
         c.status = "RECEIVED"
         c.received_t = self.now
-        c.custody.append({"step": "RECEIVE", "agent_id": agent.agent_id,
-                          "key_id": event.get("key_id"), "t_s": self.now})
+        c.custody.append(
+            {
+                "step": "RECEIVE",
+                "agent_id": agent.agent_id,
+                "key_id": event.get("key_id"),
+                "t_s": self.now,
+            }
+        )
         self.step_ctx["received"] = cid
         self._emit("TRANSPORT_RECEIVED")
         if excursion:

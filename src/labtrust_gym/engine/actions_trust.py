@@ -96,10 +96,17 @@ class TrustActions(EngineBase):
         elif not set(lists["action_types"]) <= set(allowed):
             raise Blocked("TOKEN_SCOPE_VIOLATION")
         self.tokens[tid] = Token(
-            token_id=tid, token_type=ttype, subject=subject,
-            action_types=lists["action_types"], ids=lists["ids"], zones=lists["zones"],
-            approvers=sorted(distinct), issued_by=agent.agent_id, issued_t=self.now,
-            expires_t=self.now + float(spec["ttl_s"]), single_use=bool(spec["single_use"]),
+            token_id=tid,
+            token_type=ttype,
+            subject=subject,
+            action_types=lists["action_types"],
+            ids=lists["ids"],
+            zones=lists["zones"],
+            approvers=sorted(distinct),
+            issued_by=agent.agent_id,
+            issued_t=self.now,
+            expires_t=self.now + float(spec["ttl_s"]),
+            single_use=bool(spec["single_use"]),
         )
         self._emit("TOKEN_ISSUED")
 

@@ -89,6 +89,23 @@ class EngineBase:
     def _schedule(self, t: float, kind: str, data: tuple[Any, ...]) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def _require_token(
+        self, agent: Any, action: str, token_type: str | None, target_id: str, zone: str | None
+    ) -> None:  # pragma: no cover - TrustActions
+        raise NotImplementedError
+
+    def _spec(self, args: dict[str, Any]) -> Any:  # pragma: no cover - SpecimenActions
+        raise NotImplementedError
+
+    def _reachable(self, agent: Any, s: Any) -> None:  # pragma: no cover - SpecimenActions
+        raise NotImplementedError
+
+    def _take_from_agent_or_zone(self, agent: Any, s: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _start_critical(self, res: Any) -> None:  # pragma: no cover - ResultActions
+        raise NotImplementedError
+
     def _require_colocated(self, agent: Any, zone: str) -> None:
         if agent.zone != zone:
             raise Blocked("AGENT_NOT_COLOCATED")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import heapq
 import math
+from collections.abc import Callable
 from typing import Any
 
 from labtrust_gym.engine.actions_devices import DeviceActions
@@ -58,9 +59,25 @@ TIMING_MODES = ("explicit", "simulated")
 #: Chain-of-custody actions are always signed, strict mode or not.
 CUSTODY_ACTIONS = frozenset({"DISPATCH_TRANSPORT", "RECEIVE_TRANSPORT"})
 _STATE_FIELDS = (
-    "now", "_seq", "_heap", "agents", "specimens", "devices", "results", "doors",
-    "consignments", "tokens", "frozen_zones", "downtime", "forensic_frozen", "work_ids",
-    "inventory", "_first_step_done", "_counters", "timing_mode", "strict_signatures",
+    "now",
+    "_seq",
+    "_heap",
+    "agents",
+    "specimens",
+    "devices",
+    "results",
+    "doors",
+    "consignments",
+    "tokens",
+    "frozen_zones",
+    "downtime",
+    "forensic_frozen",
+    "work_ids",
+    "inventory",
+    "_first_step_done",
+    "_counters",
+    "timing_mode",
+    "strict_signatures",
     "specimen_defaults",
 )
 _RNG_NAMES = ("values", "service", "faults", "transport", "misc")
@@ -80,8 +97,9 @@ class LabEngine(
         policy_root: Any = None,
         partner_id: str | None = None,
     ) -> None:
-        self.policy = policy if policy is not None else load_policy(policy_root,
-                                                                    partner_id=partner_id)
+        self.policy = (
+            policy if policy is not None else load_policy(policy_root, partner_id=partner_id)
+        )
         self._handlers = {
             "NOOP": self._act_noop,
             "TICK": self._act_noop,
@@ -111,7 +129,7 @@ class LabEngine(
             "CLEAR_FREEZE": self._act_clear_freeze,
             "VERIFY_AUDIT": self._act_verify_audit,
         }
-        self._internal = {
+        self._internal: dict[str, Callable[..., None]] = {
             "ARRIVAL": self._on_arrival,
             "AGENT_ARRIVE": self._on_agent_arrive,
             "RUN_COMPLETE": self._on_run_complete,
@@ -162,6 +180,8 @@ class LabEngine(
         self.keys = KeyRegistry(init.get("keys"))
         self.step_ctx: dict[str, Any] = {}
         self._emits: list[str] = []
+        self._to_consume: list[str] = []
+        self._clocked = False
 
         # Agents: from the initial state, else the policy's agents at their home zones.
         self.agents: dict[str, AgentState] = {}
@@ -169,8 +189,10 @@ class LabEngine(
             aid = a["agent_id"]
             role = a.get("role")
             if role is not None and role not in w.roles:
-                raise ConfigError(f"agent {aid}: role {role!r} is not in rbac_policy.roles "
-                                  f"(known: {', '.join(sorted(w.roles))})")
+                raise ConfigError(
+                    f"agent {aid}: role {role!r} is not in rbac_policy.roles "
+                    f"(known: {', '.join(sorted(w.roles))})"
+                )
             zone = a.get("zone") or a.get("home_zone")
             if zone not in w.zones:
                 raise ConfigError(f"agent {aid}: zone {zone!r} is not a zone of the layout")
@@ -181,10 +203,21 @@ class LabEngine(
         dev_over = init.get("devices", {})
         for did, d in w.devices.items():
             dt = w.device_types[d["device_type"]]
-            reagents = {rid: int(r["initial_onboard"]) for rid, r in w.reagents.items()
-                        if r["analyzer_type"] == d["device_type"]}
-            dev = DeviceState(did, d["device_type"], dt["kind"], d["zone"], d["site_id"],
-                              int(dt["capacity"]), bool(dt["batch"]), reagents=reagents)
+            reagents = {
+                rid: int(r["initial_onboard"])
+                for rid, r in w.reagents.items()
+                if r["analyzer_type"] == d["device_type"]
+            }
+            dev = DeviceState(
+                did,
+                d["device_type"],
+                dt["kind"],
+                d["zone"],
+                d["site_id"],
+                int(dt["capacity"]),
+                bool(dt["batch"]),
+                reagents=reagents,
+            )
             over = dev_over.get(did, {})
             dev.reagents.update({k: int(v) for k, v in over.get("reagents", {}).items()})
             if over.get("state") in ("FAULT", "MAINT"):
@@ -196,9 +229,16 @@ class LabEngine(
         if unknown:
             raise ConfigError(f"initial_state.devices names unknown device(s) {sorted(unknown)}")
 
-        self.doors = {did: DoorState(did, (d["zones"][0], d["zones"][1]), d["kind"],
-                                     float(d["max_open_s"]), d.get("token_type"))
-                      for did, d in w.doors.items()}
+        self.doors = {
+            did: DoorState(
+                did,
+                (d["zones"][0], d["zones"][1]),
+                d["kind"],
+                float(d["max_open_s"]),
+                d.get("token_type"),
+            )
+            for did, d in w.doors.items()
+        }
         self.inventory = {s: dict(v) for s, v in w.stores_inventory.items()}
         self.specimens: dict[str, SpecimenState] = {}
         self.results: dict[str, ResultState] = {}
@@ -211,14 +251,21 @@ class LabEngine(
             self._schedule(float(item["t_s"]), "ARRIVAL", (item["specimen"],))
         for item in init.get("schedule", []):
             kind = item.get("kind")
-            if kind not in self._internal or kind in ("ARRIVAL", "AGENT_ARRIVE", "RUN_COMPLETE",
-                                                      "DOOR_CHECK", "ESCALATE",
-                                                      "TRANSPORT_ARRIVE", "SPECIMEN_EXPIRY",
-                                                      "REPAIR_DONE"):
+            if kind not in self._internal or kind in (
+                "ARRIVAL",
+                "AGENT_ARRIVE",
+                "RUN_COMPLETE",
+                "DOOR_CHECK",
+                "ESCALATE",
+                "TRANSPORT_ARRIVE",
+                "SPECIMEN_EXPIRY",
+                "REPAIR_DONE",
+            ):
                 raise ConfigError(
                     f"initial_state.schedule kind {kind!r} is not schedulable; use one of "
                     "DEVICE_FAULT, QC_DRIFT, MAINT_START, MAINT_END, DOWNTIME_START, "
-                    "DOWNTIME_END, REAGENT_DRAIN, TEMP_SHOCK")
+                    "DOWNTIME_END, REAGENT_DRAIN, TEMP_SHOCK"
+                )
             self._schedule(float(item["t_s"]), kind, (dict(item),))
         if self.timing_mode == "simulated":
             self._schedule_simulated_world()
@@ -229,8 +276,11 @@ class LabEngine(
         for did in sorted(self.devices):
             mtbf = float(self.world.device_types[self.devices[did].device_type].get("mtbf_s", 0))
             if mtbf > 0:
-                self._schedule(float(frng.exponential(mtbf)), "DEVICE_FAULT",
-                               ({"device_id": did, "random": True},))
+                self._schedule(
+                    float(frng.exponential(mtbf)),
+                    "DEVICE_FAULT",
+                    ({"device_id": did, "random": True},),
+                )
         for mw in self.world.maintenance_windows:
             if mw["device_id"] in self.devices:
                 self._schedule(float(mw["start_s"]), "MAINT_START", (dict(mw),))
@@ -239,9 +289,11 @@ class LabEngine(
     # -------------------------------------------------------------------------- step ---
     def step(self, event: Any) -> dict[str, Any]:
         """Apply one event; never raises for bad input (see the module docstring)."""
-        self._emits = emits = []
-        self.step_ctx = ctx = {}
-        self._to_consume: list[str] = []
+        emits: list[str] = []
+        ctx: dict[str, Any] = {}
+        self._emits = emits
+        self.step_ctx = ctx
+        self._to_consume = []
         reason: str | None = None
         violations: list[dict[str, Any]] = []
         try:
@@ -267,8 +319,10 @@ class LabEngine(
                 out = inv.handler(self, event, inv.params)
                 if out is not None and not out[0]:
                     violations.append(self._violation(inv, out))
-        if clocked and self._inv_clock and (
-            ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted")
+        if (
+            clocked
+            and self._inv_clock
+            and (ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted"))
         ):
             for inv in self._inv_clock:
                 out = inv.handler(self, event, inv.params)
@@ -286,9 +340,17 @@ class LabEngine(
             "token_consumed": consumed,
         }
         self._seq += 1
-        blob = (b'{"event":' + ev_bytes + b',"outcome":' + canonical_json(outcome)
-                + b',"seq":' + str(self._seq).encode() + b',"t_s":'
-                + canonical_json(self.now) + b"}")
+        blob = (
+            b'{"event":'
+            + ev_bytes
+            + b',"outcome":'
+            + canonical_json(outcome)
+            + b',"seq":'
+            + str(self._seq).encode()
+            + b',"t_s":'
+            + canonical_json(self.now)
+            + b"}"
+        )
         self.audit.append_bytes(blob)
         return {
             "status": status,
@@ -306,13 +368,20 @@ class LabEngine(
         audit record ``{"clock": t_s, ...}`` is appended when anything happened, so idle
         time costs nothing. Returns a step-result-shaped dict (status ACCEPTED).
         """
-        self._emits = emits = []
-        self.step_ctx = ctx = {}
+        emits: list[str] = []
+        ctx: dict[str, Any] = {}
+        self._emits = emits
+        self.step_ctx = ctx
         t = float(t_s)
         if self.forensic_frozen or not math.isfinite(t) or t < self.now:
-            return {"status": "ACCEPTED", "emits": [], "violations": [],
-                    "blocked_reason_code": None, "token_consumed": [],
-                    "hashchain": self.audit.summary()}
+            return {
+                "status": "ACCEPTED",
+                "emits": [],
+                "violations": [],
+                "blocked_reason_code": None,
+                "token_consumed": [],
+                "hashchain": self.audit.summary(),
+            }
         ran = bool(self._heap) and self._heap[0][0] <= t
         self._advance(t)
         violations: list[dict[str, Any]] = []
@@ -324,12 +393,24 @@ class LabEngine(
         if ran:
             outcome = {"emits": emits, "violations": [v["invariant_id"] for v in violations]}
             self._seq += 1
-            blob = (b'{"clock":' + canonical_json(t) + b',"outcome":' + canonical_json(outcome)
-                    + b',"seq":' + str(self._seq).encode() + b"}")
+            blob = (
+                b'{"clock":'
+                + canonical_json(t)
+                + b',"outcome":'
+                + canonical_json(outcome)
+                + b',"seq":'
+                + str(self._seq).encode()
+                + b"}"
+            )
             self.audit.append_bytes(blob)
-        return {"status": "ACCEPTED", "emits": emits, "violations": violations,
-                "blocked_reason_code": None, "token_consumed": [],
-                "hashchain": self.audit.summary()}
+        return {
+            "status": "ACCEPTED",
+            "emits": emits,
+            "violations": violations,
+            "blocked_reason_code": None,
+            "token_consumed": [],
+            "hashchain": self.audit.summary(),
+        }
 
     def step_batch(self, events: list[Any]) -> list[dict[str, Any]]:
         """Exactly ``[self.step(e) for e in events]``."""
@@ -348,9 +429,11 @@ class LabEngine(
             raise Blocked("EVENT_MALFORMED")
         if self.forensic_frozen:
             raise Blocked("AUDIT_FORENSIC_FREEZE")
-        t = event.get("t_s")
-        if type(t) not in (int, float) or not math.isfinite(t) or not isinstance(
-            event.get("event_id"), str
+        t: Any = event.get("t_s")
+        if (
+            type(t) not in (int, float)
+            or not math.isfinite(t)
+            or not isinstance(event.get("event_id"), str)
         ):
             raise Blocked("EVENT_MALFORMED")
         if t < self.now:
@@ -391,8 +474,10 @@ class LabEngine(
             raise Blocked("RBAC_ACTION_DENIED")
         if agent.zone is None:
             raise Blocked("AGENT_IN_TRANSIT")
-        if event.get("signature") is not None or event.get("key_id") is not None or (
-            self.strict_signatures and action != "VERIFY_AUDIT"
+        if (
+            event.get("signature") is not None
+            or event.get("key_id") is not None
+            or (self.strict_signatures and action != "VERIFY_AUDIT")
         ):
             code = self.keys.verify(event, self.world.fingerprint, self.audit.head_hash)
             if code is not None:
@@ -477,8 +562,10 @@ class LabEngine(
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("policy_fingerprint") != self.policy.fingerprint:
-            raise ConfigError("checkpoint was taken under another policy (fingerprint differs); "
-                              "load it into an engine built from the same policy")
+            raise ConfigError(
+                "checkpoint was taken under another policy (fingerprint differs); "
+                "load it into an engine built from the same policy"
+            )
         init = copy.deepcopy(state["initial_state"])
         self.reset(init, state["seed"])
         for name in _STATE_FIELDS:

@@ -30,9 +30,13 @@ def specimen_single_location(env: Any, event: dict[str, Any], params: dict[str, 
             ok = holders == 0 and loc in env.world.zones
         elif kind == "device":
             dev = env.devices.get(loc)
-            ok = holders == 0 and dev is not None and (
-                any(w.specimen_id == sid for w in dev.work.values())
-                or any(w.specimen_id == sid for r in dev.runs.values() for w in r.work)
+            ok = (
+                holders == 0
+                and dev is not None
+                and (
+                    any(w.specimen_id == sid for w in dev.work.values())
+                    or any(w.specimen_id == sid for r in dev.runs.values() for w in r.work)
+                )
             )
         elif kind == "consignment":
             c = env.consignments.get(loc)
@@ -105,8 +109,9 @@ def consignment_temperature(env: Any, event: dict[str, Any], params: dict[str, A
     c = env.consignments[cid]
     band = env.world.temp_bands[env.world.routes[c.route_id]["temp_band"]]
     ok = band["min_c"] <= c.temp_min and c.temp_max <= band["max_c"]
-    details = None if ok else {"consignment_id": cid, "temp_min": c.temp_min,
-                               "temp_max": c.temp_max}
+    details = (
+        None if ok else {"consignment_id": cid, "temp_min": c.temp_min, "temp_max": c.temp_max}
+    )
     return (ok, None, details)
 
 
@@ -117,8 +122,11 @@ def consignment_transit_time(env: Any, event: dict[str, Any], params: dict[str, 
     c = env.consignments[cid]
     limit = env.world.routes[c.route_id]["max_transit_s"]
     took = c.received_t - c.dispatched_t
-    return (took <= limit, None, None if took <= limit else {"consignment_id": cid,
-                                                                "transit_s": took})
+    return (
+        took <= limit,
+        None,
+        None if took <= limit else {"consignment_id": cid, "transit_s": took},
+    )
 
 
 def reagent_above_reorder(env: Any, event: dict[str, Any], params: dict[str, Any]) -> Outcome:

@@ -24,7 +24,9 @@ __all__ = [
     "compile_invariants",
 ]
 
-InvariantHandler = Callable[[Any, dict[str, Any], dict[str, Any]], "tuple[bool, str | None, dict[str, Any] | None] | None"]
+InvariantHandler = Callable[
+    [Any, dict[str, Any], dict[str, Any]], "tuple[bool, str | None, dict[str, Any] | None] | None"
+]
 
 _HANDLERS: dict[str, InvariantHandler] = {}
 _ORIGINS: dict[str, str] = {}
@@ -62,8 +64,9 @@ def register_invariant_handler(
             "override=True to replace it"
         )
     if key in _HANDLERS:
-        OVERRIDES.append({"kind": "invariant_handler", "id": key, "by": origin,
-                          "replaced": _ORIGINS[key]})
+        OVERRIDES.append(
+            {"kind": "invariant_handler", "id": key, "by": origin, "replaced": _ORIGINS[key]}
+        )
     _HANDLERS[key] = handler
     _ORIGINS[key] = origin
 
@@ -108,8 +111,9 @@ def compile_invariants(entries: list[dict[str, Any]]) -> dict[str, tuple[Compile
         lt = inv["logic_template"]
         params = dict(lt.get("parameters", {}))
         handler = get_invariant_handler(_key(lt["type"], params["check"]))
-        ci = CompiledInvariant(inv["invariant_id"], inv["severity"], inv["reason_code"],
-                               handler, params)
+        ci = CompiledInvariant(
+            inv["invariant_id"], inv["severity"], inv["reason_code"], handler, params
+        )
         for trig in inv["triggers"]:
             by_trigger.setdefault(trig, []).append(ci)
     return {k: tuple(v) for k, v in by_trigger.items()}

@@ -19,8 +19,10 @@ def _plain(obj: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def _one(table: dict[str, Any], ident: str | None, what: str) -> Any:
     if ident is None or ident not in table:
-        raise UnknownIdError(f"unknown {what} {ident!r}; {len(table)} known"
-                             + (f" (e.g. {', '.join(sorted(table)[:5])})" if table else ""))
+        raise UnknownIdError(
+            f"unknown {what} {ident!r}; {len(table)} known"
+            + (f" (e.g. {', '.join(sorted(table)[:5])})" if table else "")
+        )
     return table[ident]
 
 
@@ -29,8 +31,12 @@ def _device(engine: Any, dev: Any) -> dict[str, Any]:
     d["queue"] = [w for (_, _, _, w) in sorted(dev.queue)]
     d["queue_items"] = [_plain(dev.work[w]) for w in d["queue"]]
     d["runs"] = [
-        {"run_id": r.run_id, "start_t": r.start_t, "end_t": r.end_t,
-         "specimen_ids": [w.specimen_id for w in r.work]}
+        {
+            "run_id": r.run_id,
+            "start_t": r.start_t,
+            "end_t": r.end_t,
+            "specimen_ids": [w.specimen_id for w in r.work],
+        }
         for r in sorted(dev.runs.values(), key=lambda r: r.run_id)
     ]
     return d
@@ -78,8 +84,11 @@ def run_query(engine: Any, kind: str, ident: str | None = None, **filters: Any) 
     if kind == "result":
         return _plain(_one(engine.results, ident, "result"), drop_res)
     if kind == "results":
-        return {k: _plain(r, drop_res) for k, r in engine.results.items()
-                if all(getattr(r, f) == v for f, v in filters.items())}
+        return {
+            k: _plain(r, drop_res)
+            for k, r in engine.results.items()
+            if all(getattr(r, f) == v for f, v in filters.items())
+        }
     if kind == "token":
         return _plain(_one(engine.tokens, ident, "token"))
     if kind == "tokens":
@@ -93,10 +102,15 @@ def run_query(engine: Any, kind: str, ident: str | None = None, **filters: Any) 
     if kind == "zone":
         z = _one(engine.world.zones, ident, "zone")
         return {
-            "zone_id": ident, **dict(z), "frozen": ident in engine.frozen_zones,
+            "zone_id": ident,
+            **dict(z),
+            "frozen": ident in engine.frozen_zones,
             "agents": sorted(a.agent_id for a in engine.agents.values() if a.zone == ident),
-            "specimens": sorted(s.specimen_id for s in engine.specimens.values()
-                                if s.loc_kind == "zone" and s.loc_id == ident),
+            "specimens": sorted(
+                s.specimen_id
+                for s in engine.specimens.values()
+                if s.loc_kind == "zone" and s.loc_id == ident
+            ),
             "devices": sorted(d for d, v in engine.devices.items() if v.zone == ident),
         }
     if kind == "frozen_zones":
@@ -114,7 +128,25 @@ def run_query(engine: Any, kind: str, ident: str | None = None, **filters: Any) 
 
 
 QUERY_KINDS = (
-    "summary", "now", "agent", "agents", "specimen", "specimens", "device", "devices", "queue",
-    "result", "results", "token", "tokens", "door", "doors", "consignment", "zone",
-    "frozen_zones", "inventory", "key", "audit",
+    "summary",
+    "now",
+    "agent",
+    "agents",
+    "specimen",
+    "specimens",
+    "device",
+    "devices",
+    "queue",
+    "result",
+    "results",
+    "token",
+    "tokens",
+    "door",
+    "doors",
+    "consignment",
+    "zone",
+    "frozen_zones",
+    "inventory",
+    "key",
+    "audit",
 )

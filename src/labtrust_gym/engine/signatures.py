@@ -90,9 +90,7 @@ class KeyRegistry:
         entry.status = "REVOKED"
         return True
 
-    def verify(
-        self, event: dict[str, Any], policy_fingerprint: str, prev_hash: str
-    ) -> str | None:
+    def verify(self, event: dict[str, Any], policy_fingerprint: str, prev_hash: str) -> str | None:
         """Check the event's signature. Returns ``None`` if valid, else a reason code."""
         key_id = event.get("key_id")
         sig = event.get("signature")

@@ -14,8 +14,9 @@ from labtrust_gym.envs.lab_env import LabTrustParallelEnv
 __all__ = ["ActionCodec", "CONTRACT_ACTIONS", "LabTrustParallelEnv", "make_aec_env", "make_env"]
 
 
-def make_env(task: Any, seed: int | None = None, scale: Any = None, **kwargs: Any
-             ) -> LabTrustParallelEnv:
+def make_env(
+    task: Any, seed: int | None = None, scale: Any = None, **kwargs: Any
+) -> LabTrustParallelEnv:
     """A ParallelEnv for ``task`` (a registered name or a BenchmarkTask instance).
 
     ``scale`` is a scale preset id or config for the scale-aware tasks; ``timing_mode``,
@@ -23,7 +24,9 @@ def make_env(task: Any, seed: int | None = None, scale: Any = None, **kwargs: An
     """
     from labtrust_gym.benchmarks.tasks import get_task
 
-    task_kw = {k: kwargs.pop(k) for k in ("timing_mode", "params", "policy") if k in kwargs}
+    task_kw: dict[str, Any] = {
+        k: kwargs.pop(k) for k in ("timing_mode", "params", "policy") if k in kwargs
+    }
     if isinstance(task, str):
         cls = get_task(task)
         if scale is not None:

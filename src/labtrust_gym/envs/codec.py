@@ -23,10 +23,24 @@ __all__ = ["ActionCodec", "CONTRACT_ACTIONS", "SLOT_ACTIONS", "N_SLOTS"]
 
 #: The reference contract's action_index vocabulary.
 CONTRACT_ACTIONS = ("NOOP", "TICK", "QUEUE_RUN", "MOVE", "OPEN_DOOR", "START_RUN")
-SLOT_ACTIONS = ("ACCESSION", "PICK_UP", "DROP_OFF", "RELEASE_RESULT", "NOTIFY_CRITICAL",
-                "ACK_CRITICAL", "REQUEST_RERUN", "RESOLVE_HOLD")
-DEVICE_ACTIONS = ("QUEUE_RUN", "START_RUN", "RUN_QC", "CALIBRATE", "REPAIR_DEVICE",
-                  "RESTOCK_REAGENT")
+SLOT_ACTIONS = (
+    "ACCESSION",
+    "PICK_UP",
+    "DROP_OFF",
+    "RELEASE_RESULT",
+    "NOTIFY_CRITICAL",
+    "ACK_CRITICAL",
+    "REQUEST_RERUN",
+    "RESOLVE_HOLD",
+)
+DEVICE_ACTIONS = (
+    "QUEUE_RUN",
+    "START_RUN",
+    "RUN_QC",
+    "CALIBRATE",
+    "REPAIR_DEVICE",
+    "RESTOCK_REAGENT",
+)
 N_SLOTS = 8
 _INF = float("inf")
 
@@ -99,8 +113,11 @@ class ActionCodec:
         """Engine action ``{action_type, args, token_refs[, key_id, signature]}`` or None."""
         if isinstance(action, dict):
             if "action_type" in action:
-                out = {"action_type": action["action_type"], "args": action.get("args") or {},
-                       "token_refs": list(action.get("token_refs") or [])}
+                out = {
+                    "action_type": action["action_type"],
+                    "args": action.get("args") or {},
+                    "token_refs": list(action.get("token_refs") or []),
+                }
                 for k in ("key_id", "signature", "sign_with"):
                     if k in action:
                         out[k] = action[k]
@@ -158,11 +175,17 @@ class ActionCodec:
         if a in DEVICE_ACTIONS:
             return {"device_id": p}
         if a == "DISPATCH_TRANSPORT":
-            sids = [s for s in eng.agents[agent_id].carrying
-                    if eng.specimens[s].status in ("ARRIVED", "ACCEPTED")]
+            sids = [
+                s
+                for s in eng.agents[agent_id].carrying
+                if eng.specimens[s].status in ("ARRIVED", "ACCEPTED")
+            ]
             env._consignment_seq += 1
-            return {"consignment_id": f"C{env._consignment_seq:05d}-{agent_id}",
-                    "route_id": p, "specimen_ids": sids}
+            return {
+                "consignment_id": f"C{env._consignment_seq:05d}-{agent_id}",
+                "route_id": p,
+                "specimen_ids": sids,
+            }
         if a == "RECEIVE_TRANSPORT":
             for cid, c in eng.consignments.items():
                 if c.route_id == p and c.status == "ARRIVED":
@@ -183,7 +206,10 @@ class ActionCodec:
 
             res = eng.results[item]
             role = eng.world.ladder["tiers"][res.crit_tier - 1]["recipient_role"]
-            return {"result_id": item, "receiver_name": "on-call receiver",
-                    "receiver_role": role,
-                    "read_back": critical_readback(res.values, res.critical_analytes)}
+            return {
+                "result_id": item,
+                "receiver_name": "on-call receiver",
+                "receiver_role": role,
+                "read_back": critical_readback(res.values, res.critical_analytes),
+            }
         return {"result_id": item}

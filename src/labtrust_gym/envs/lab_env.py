@@ -44,12 +44,19 @@ def pz_name(engine_id: str) -> str:
         head, num = body, "0"
     return "".join(ch for ch in head.lower() if ch.isalnum()) + "_" + num
 
+
 _RELEASE_EMITS = ("RESULT_RELEASED", "RESULT_RELEASED_WITH_DISCLAIMER")
 
 
-class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is untyped
-    metadata = {"name": "labtrust_v0", "render_modes": ["ansi", "human"],
-                "is_parallelizable": True}
+_RENDER_MODES = ("ansi", "human")
+
+
+class LabTrustParallelEnv(ParallelEnv):
+    metadata = {
+        "name": "labtrust_v0",
+        "render_modes": list(_RENDER_MODES),
+        "is_parallelizable": True,
+    }
 
     def __init__(
         self,
@@ -60,9 +67,8 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
         action_masks: bool = True,
         record_log: bool = False,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r}; use one of "
-                             f"{self.metadata['render_modes']}")
+        if render_mode is not None and render_mode not in _RENDER_MODES:
+            raise ValueError(f"render_mode {render_mode!r}; use one of {_RENDER_MODES}")
         self.task = task
         self.render_mode = render_mode
         self.engine = LabEngine(task.policy)
@@ -71,8 +77,10 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
         self.engine_ids: list[str] = list(task.agent_ids())
         self.possible_agents: list[str] = [pz_name(e) for e in self.engine_ids]
         if len(set(self.possible_agents)) != len(self.possible_agents):
-            raise ConfigError(f"task {task.name}: agent ids map to clashing PettingZoo names; "
-                              "make the part before the number unique")
+            raise ConfigError(
+                f"task {task.name}: agent ids map to clashing PettingZoo names; "
+                "make the part before the number unique"
+            )
         self.engine_id = dict(zip(self.possible_agents, self.engine_ids, strict=True))
         self.pz_id = dict(zip(self.engine_ids, self.possible_agents, strict=True))
         self.agents: list[str] = []
@@ -83,8 +91,9 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
         self._act_space = spaces.Discrete(self.codec.n)
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}
-        self.state_space = spaces.Box(0.0, 1.0, (len(self.possible_agents) * self.obs_builder.dim,),
-                                      np.float32)
+        self.state_space = spaces.Box(
+            0.0, 1.0, (len(self.possible_agents) * self.obs_builder.dim,), np.float32
+        )
         self.rich_infos = len(self.possible_agents) <= 64 if rich_infos is None else rich_infos
         self.action_masks = action_masks
         self.record_log = record_log
@@ -128,12 +137,25 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
         self._traj = hashlib.sha256()
         self.log = []
         if self.record_log:
-            self.log.append({"type": "header", "task": self.task.name, "seed": self.seed,
-                             "policy_fingerprint": self.task.policy.fingerprint,
-                             "initial_state": init})
-        self.counters = {"blocked_by_reason_code": {}, "violations": [], "released": 0,
-                         "released_on_time": 0, "actions": 0, "blocked": 0,
-                         "blocked_by_agent": {}, "emits": {}}
+            self.log.append(
+                {
+                    "type": "header",
+                    "task": self.task.name,
+                    "seed": self.seed,
+                    "policy_fingerprint": self.task.policy.fingerprint,
+                    "initial_state": init,
+                }
+            )
+        self.counters = {
+            "blocked_by_reason_code": {},
+            "violations": [],
+            "released": 0,
+            "released_on_time": 0,
+            "actions": 0,
+            "blocked": 0,
+            "blocked_by_agent": {},
+            "emits": {},
+        }
         self.last_results = {}
         obs = self._observe()
         infos = self._infos()
@@ -148,7 +170,7 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
         pen = rc.get("violation", {})
         own: dict[str, float] = {}
         self.last_results = {}
-        self.last_events: dict[str, dict[str, Any]] = {}
+        self.last_events = {}
         strict = eng.strict_signatures
         c = self.counters
         for pz in self.agents:
@@ -159,23 +181,30 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
             eng_action = self.codec.to_engine(self, aid, act)
             if eng_action is None:
                 continue
-            event = {"event_id": f"{self.step_count}:{aid}", "t_s": t, "agent_id": aid,
-                     "action_type": eng_action["action_type"], "args": eng_action["args"],
-                     "token_refs": eng_action["token_refs"]}
+            event = {
+                "event_id": f"{self.step_count}:{aid}",
+                "t_s": t,
+                "agent_id": aid,
+                "action_type": eng_action["action_type"],
+                "args": eng_action["args"],
+                "token_refs": eng_action["token_refs"],
+            }
             if "sign_with" in eng_action:
                 # The agent's own device signs with the key it holds (possibly a stolen one).
                 kid, pk = eng_action["sign_with"]
                 event["key_id"] = kid
-                event["signature"] = sign_event(pk, event, eng.world.fingerprint,
-                                                eng.audit.head_hash)
+                event["signature"] = sign_event(
+                    pk, event, eng.world.fingerprint, eng.audit.head_hash
+                )
             elif "signature" in eng_action or "key_id" in eng_action:
                 event["key_id"] = eng_action.get("key_id")
                 event["signature"] = eng_action.get("signature")
             elif (strict or event["action_type"] in CUSTODY_ACTIONS) and aid in self._keys:
                 kid, pk = self._keys[aid]
                 event["key_id"] = kid
-                event["signature"] = sign_event(pk, event, eng.world.fingerprint,
-                                                eng.audit.head_hash)
+                event["signature"] = sign_event(
+                    pk, event, eng.world.fingerprint, eng.audit.head_hash
+                )
             res = eng.step(event)
             self.view.invalidate()
             self.last_results[aid] = res
@@ -219,6 +248,7 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
             return 0.0
         rc = self.task.reward_config
         r = eng.results[rid]
+        assert r.released_t is not None
         self.counters["released"] += 1
         reward = float(rc.get("release", 0.0))
         if r.released_t - r.arrival_t <= eng.world.priorities[r.priority]["target_tat_s"]:
@@ -235,8 +265,12 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
                 self.counters["first_qc_fail_t"] = self.engine.now
         for v in res["violations"]:
             self.counters["violations"].append(
-                {"invariant_id": v["invariant_id"], "severity": v["severity"],
-                 "t_s": self.engine.now})
+                {
+                    "invariant_id": v["invariant_id"],
+                    "severity": v["severity"],
+                    "t_s": self.engine.now,
+                }
+            )
             r += float(pen.get(v["severity"], 0.0))
         return r
 
@@ -245,8 +279,9 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
         if not self.agents:
             return {}
         self.view.ensure()
-        self._obs = self.obs_builder.build(self.engine, self.view,
-                                           [self.engine_id[a] for a in self.agents])
+        self._obs = self.obs_builder.build(
+            self.engine, self.view, [self.engine_id[a] for a in self.agents]
+        )
         return {a: self._obs[i] for i, a in enumerate(self.agents)}
 
     def _infos(self) -> dict[str, dict[str, Any]]:
@@ -258,8 +293,10 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
                 info["action_mask"] = self.action_mask(eid)
             r = self.last_results.get(eid)
             if r is not None:
-                info["step_result"] = {"status": r["status"],
-                                       "blocked_reason_code": r["blocked_reason_code"]}
+                info["step_result"] = {
+                    "status": r["status"],
+                    "blocked_reason_code": r["blocked_reason_code"],
+                }
             if self.rich_infos:
                 info["view"] = self.view.agent_view(eid)
             infos[a] = info
@@ -298,8 +335,9 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
                 if act == "REPAIR_DEVICE":
                     ok = d.state == "FAULT" and not d.repairing
                 elif act == "START_RUN":
-                    ok = bool(usable and d.queue and (not d.runs if d.batch
-                                                      else len(d.runs) < d.capacity))
+                    ok = bool(
+                        usable and d.queue and (not d.runs if d.batch else len(d.runs) < d.capacity)
+                    )
                 elif act == "QUEUE_RUN":
                     ok = bool(usable) and self.view.best_specimen_for_device(agent, did) is not None
                 else:
@@ -311,11 +349,12 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
                 continue
             k = len(self.view.slot_list(agent, act))
             if k < codec.n_slots:
-                m[start + k:start + codec.n_slots] = 0
+                m[start + k : start + codec.n_slots] = 0
         for r in codec.routes:
             i = idx[("RECEIVE_TRANSPORT", r)]
-            if m[i] and not any(c.route_id == r and c.status == "ARRIVED"
-                                for c in eng.consignments.values()):
+            if m[i] and not any(
+                c.route_id == r and c.status == "ARRIVED" for c in eng.consignments.values()
+            ):
                 m[i] = 0
             i = idx[("DISPATCH_TRANSPORT", r)]
             if m[i] and not a.carrying:
@@ -338,19 +377,25 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
 
     def render(self) -> str | None:
         eng = self.engine
-        lines = [f"t={eng.now:.0f}s step={self.step_count}/{self.task.max_steps} "
-                 f"released={self.counters.get('released', 0)} "
-                 f"blocked={self.counters.get('blocked', 0)} "
-                 f"frozen={sorted(eng.frozen_zones) or '-'}"]
+        lines = [
+            f"t={eng.now:.0f}s step={self.step_count}/{self.task.max_steps} "
+            f"released={self.counters.get('released', 0)} "
+            f"blocked={self.counters.get('blocked', 0)} "
+            f"frozen={sorted(eng.frozen_zones) or '-'}"
+        ]
         self.view.ensure()
         for z in sorted(eng.world.zones):
             ags = [a.agent_id for a in eng.agents.values() if a.zone == z]
             specs = self.view.zone_specimens(z)
-            devs = [f"{d.device_id}:{d.state}/q{len(d.queue)}" for d in eng.devices.values()
-                    if d.zone == z]
+            devs = [
+                f"{d.device_id}:{d.state}/q{len(d.queue)}"
+                for d in eng.devices.values()
+                if d.zone == z
+            ]
             if ags or specs or devs:
-                lines.append(f"  {z:<20} agents={len(ags)} specimens={len(specs)} "
-                             + " ".join(devs))
+                lines.append(
+                    f"  {z:<20} agents={len(ags)} specimens={len(specs)} " + " ".join(devs)
+                )
         moving = [a.agent_id for a in eng.agents.values() if a.zone is None]
         if moving:
             lines.append(f"  in transit: {', '.join(moving)}")
@@ -364,8 +409,11 @@ class LabTrustParallelEnv(ParallelEnv):  # type: ignore[misc]  # pettingzoo is u
 
 
 def _brief(res: dict[str, Any]) -> dict[str, Any]:
-    return {"status": res["status"], "blocked_reason_code": res["blocked_reason_code"],
-            "emits": list(res["emits"]),
-            "violations": [v["invariant_id"] for v in res["violations"]],
-            "token_consumed": list(res["token_consumed"]),
-            "head_hash": res["hashchain"]["head_hash"]}
+    return {
+        "status": res["status"],
+        "blocked_reason_code": res["blocked_reason_code"],
+        "emits": list(res["emits"]),
+        "violations": [v["invariant_id"] for v in res["violations"]],
+        "token_consumed": list(res["token_consumed"]),
+        "head_hash": res["hashchain"]["head_hash"],
+    }

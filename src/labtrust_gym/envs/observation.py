@@ -43,10 +43,18 @@ class ObservationBuilder:
         self.role_idx = {r: i for i, r in enumerate(self.roles)}
         self.devices = sorted(world.devices)
         self.horizon = max(1.0, max_steps * dt_s)
-        blocks = [("time", 1), ("zone", len(self.zones)), ("transit", 2),
-                  ("role", len(self.roles)), ("carry", 4), ("zone_counts", 7),
-                  ("work", 6 * N_SLOTS), ("devices", 8 * len(self.devices)), ("results", 4),
-                  ("frozen", len(self.zones))]
+        blocks = [
+            ("time", 1),
+            ("zone", len(self.zones)),
+            ("transit", 2),
+            ("role", len(self.roles)),
+            ("carry", 4),
+            ("zone_counts", 7),
+            ("work", 6 * N_SLOTS),
+            ("devices", 8 * len(self.devices)),
+            ("results", 4),
+            ("frozen", len(self.zones)),
+        ]
         self.layout: dict[str, tuple[int, int]] = {}
         off = 0
         for name, size in blocks:
@@ -76,8 +84,9 @@ class ObservationBuilder:
             shared[base + 7] = 1.0 if d.qc_failed else 0.0
         r0 = L["results"][0]
         res = view.results
-        for j, key in enumerate(("RELEASE_RESULT", "NOTIFY_CRITICAL", "ACK_CRITICAL",
-                                 "REQUEST_RERUN")):
+        for j, key in enumerate(
+            ("RELEASE_RESULT", "NOTIFY_CRITICAL", "ACK_CRITICAL", "REQUEST_RERUN")
+        ):
             shared[r0 + j] = min(1.0, len(res[key]) / 20.0)
         f0 = L["frozen"][0]
         for z in engine.frozen_zones:
@@ -117,7 +126,7 @@ class ObservationBuilder:
                             counts[3 + _STAGE[specimen_stage(s)]] += 1
                     zc = (np.minimum(1.0, counts / 20.0), lst)
                     zone_cache[zone] = zc
-                obs[i, zc0:zc0 + 7] = zc[0]
+                obs[i, zc0 : zc0 + 7] = zc[0]
                 work = [engine.specimens[s] for s in carried] + zc[1]
             else:
                 work = [engine.specimens[s] for s in carried]

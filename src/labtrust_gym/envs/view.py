@@ -35,7 +35,7 @@ class LabView:
         # New specimens since the last build join the live set; finished ones leave it.
         specs = eng.specimens
         if len(specs) != self._seen:
-            for sid in list(specs)[self._seen:]:
+            for sid in list(specs)[self._seen :]:
                 self._live.add(sid)
             self._seen = len(specs)
         by_zone: dict[str, list[Any]] = {}
@@ -44,9 +44,13 @@ class LabView:
         for sid in self._live:
             s = specs[sid]
             st = s.status
-            if st in TERMINAL_SPECIMEN or (st == "ANALYZED" and s.loc_kind == "zone"
-                                           and not s.pending_panels and s.parent_id is None
-                                           and not self._has_open_result(sid)):
+            if st in TERMINAL_SPECIMEN or (
+                st == "ANALYZED"
+                and s.loc_kind == "zone"
+                and not s.pending_panels
+                and s.parent_id is None
+                and not self._has_open_result(sid)
+            ):
                 if st in TERMINAL_SPECIMEN:
                     done.append(sid)
                 continue
@@ -103,11 +107,9 @@ class LabView:
         if action == "DROP_OFF":
             return list(agent.carrying)
         if action == "ACCESSION":
-            return [s.specimen_id for s in self.zone_specimens(agent.zone)
-                    if s.status == "ARRIVED"]
+            return [s.specimen_id for s in self.zone_specimens(agent.zone) if s.status == "ARRIVED"]
         if action == "PICK_UP":
-            return [s.specimen_id for s in self.zone_specimens(agent.zone)
-                    if s.status in PICKABLE]
+            return [s.specimen_id for s in self.zone_specimens(agent.zone) if s.status in PICKABLE]
         if action == "RESOLVE_HOLD":
             return self.held
         return self.results.get(action, [])
@@ -140,27 +142,44 @@ class LabView:
 
         def spec(sid: str) -> dict[str, Any]:
             s = eng.specimens[sid]
-            return {"specimen_id": sid, "priority": s.priority, "status": s.status,
-                    "panels": list(s.pending_panels or s.panels), "next_device_kind":
-                    specimen_stage(s) if s.pending_panels else None,
-                    "age_s": round(now - s.arrival_t, 1),
-                    "due_in_s": round(s.arrival_t + targets[s.priority]["target_tat_s"] - now, 1),
-                    "stability_left_s": round(s.expires_t - now, 1)}
+            return {
+                "specimen_id": sid,
+                "priority": s.priority,
+                "status": s.status,
+                "panels": list(s.pending_panels or s.panels),
+                "next_device_kind": specimen_stage(s) if s.pending_panels else None,
+                "age_s": round(now - s.arrival_t, 1),
+                "due_in_s": round(s.arrival_t + targets[s.priority]["target_tat_s"] - now, 1),
+                "stability_left_s": round(s.expires_t - now, 1),
+            }
 
         zone = a.zone
         return {
-            "agent_id": agent_id, "role": a.role, "zone": zone, "in_transit": zone is None,
-            "moving_to": a.transit_to, "arrive_t": a.arrive_t if zone is None else None,
+            "agent_id": agent_id,
+            "role": a.role,
+            "zone": zone,
+            "in_transit": zone is None,
+            "moving_to": a.transit_to,
+            "arrive_t": a.arrive_t if zone is None else None,
             "t_s": now,
             "carrying": [spec(s) for s in a.carrying],
-            "zone_specimens": [spec(s.specimen_id)
-                               for s in self.zone_specimens(zone)[:max_items]],
+            "zone_specimens": [spec(s.specimen_id) for s in self.zone_specimens(zone)[:max_items]],
             "zone_devices": [
-                {"device_id": d.device_id, "type": d.device_type, "state": d.state,
-                 "queue_len": len(d.queue), "running": len(d.runs), "capacity": d.capacity,
-                 "qc_failed": d.qc_failed, "reagents": dict(d.reagents)}
-                for d in eng.devices.values() if d.zone == zone
-            ] if zone else [],
+                {
+                    "device_id": d.device_id,
+                    "type": d.device_type,
+                    "state": d.state,
+                    "queue_len": len(d.queue),
+                    "running": len(d.runs),
+                    "capacity": d.capacity,
+                    "qc_failed": d.qc_failed,
+                    "reagents": dict(d.reagents),
+                }
+                for d in eng.devices.values()
+                if d.zone == zone
+            ]
+            if zone
+            else [],
             "neighbours": sorted(eng.world.adjacency[zone]) if zone else [],
             "frozen_zones": sorted(eng.frozen_zones),
             "releasable_results": self.results["RELEASE_RESULT"][:max_items],

@@ -43,8 +43,10 @@ def check_observations_in_space(env: Any, obs: dict[str, Any]) -> None:
     for a, o in obs.items():
         space = env.observation_space(a)
         if not space.contains(o):
-            raise AssertionError(f"observation of {a} is outside its space: dtype {o.dtype}, "
-                                 f"shape {o.shape}, min {o.min()}, max {o.max()}")
+            raise AssertionError(
+                f"observation of {a} is outside its space: dtype {o.dtype}, "
+                f"shape {o.shape}, min {o.min()}, max {o.max()}"
+            )
 
 
 def check_task(task: Any, *, num_cycles: int = 40, determinism_steps: int = 40) -> None:

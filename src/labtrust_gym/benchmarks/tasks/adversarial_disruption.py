@@ -40,9 +40,11 @@ class AdversarialDisruption(BenchmarkTask):
 
         policies = super().make_policies(seed)
         adv = self.params["adversary"]
+        self.adversary: DisruptiveInsider | None
         if adv.get("enabled", True):
-            self.adversary = DisruptiveInsider(adv["agent_id"], adv["attack_every_s"],
-                                               stream(seed, "adversary"))
+            self.adversary = DisruptiveInsider(
+                adv["agent_id"], adv["attack_every_s"], stream(seed, "adversary")
+            )
             policies.append(self.adversary)
         else:
             self.adversary = None

@@ -70,8 +70,10 @@ class BenchmarkTask:
         if timing_mode is not None:
             merged["timing_mode"] = timing_mode
         if merged.get("timing_mode") not in ("explicit", "simulated"):
-            raise ConfigError(f"task {self.name}: timing_mode must be explicit or simulated, "
-                              f"not {merged.get('timing_mode')!r}")
+            raise ConfigError(
+                f"task {self.name}: timing_mode must be explicit or simulated, "
+                f"not {merged.get('timing_mode')!r}"
+            )
         self.params: dict[str, Any] = merged
         self.scale_config = scale_config
         self.max_steps: int = int(merged["max_steps"])
@@ -82,8 +84,10 @@ class BenchmarkTask:
     # ------------------------------------------------------------------ agents ---------
     def staff_agents(self) -> list[dict[str, Any]]:
         """The lab team: ``[{agent_id, role, zone}]`` (default: the policy's agents)."""
-        return [{"agent_id": a["agent_id"], "role": a["role"], "zone": a["home_zone"]}
-                for a in self.policy["rbac_policy"]["agents"]]
+        return [
+            {"agent_id": a["agent_id"], "role": a["role"], "zone": a["home_zone"]}
+            for a in self.policy["rbac_policy"]["agents"]
+        ]
 
     def extra_agents(self) -> list[dict[str, Any]]:
         """Agents beyond the team (adversaries, insiders)."""
@@ -105,17 +109,22 @@ class BenchmarkTask:
     # ------------------------------------------------------------------ episodes -------
     def world_docs(self) -> dict[str, Any]:
         """Policy documents the scenario generator reads (effective policy if any)."""
-        return {"panels": self.policy["test_catalogue"]["panels"],
-                "tube_types": self.policy["test_catalogue"]["tube_types"],
-                "sites": {s["site_id"]: s for s in self.policy["sites_policy"]["sites"]}}
+        return {
+            "panels": self.policy["test_catalogue"]["panels"],
+            "tube_types": self.policy["test_catalogue"]["tube_types"],
+            "sites": {s["site_id"]: s for s in self.policy["sites_policy"]["sites"]},
+        }
 
     def get_initial_state(self, seed: int) -> dict[str, Any]:
         """A fresh initial state for an episode with ``seed`` (deterministic)."""
         p = self.params
         docs = self.world_docs()
         arrivals = generate_arrivals(
-            p["arrivals"], stream(seed, "scenario"),
-            panels=docs["panels"], tube_types=docs["tube_types"], sites=docs["sites"],
+            p["arrivals"],
+            stream(seed, "scenario"),
+            panels=docs["panels"],
+            tube_types=docs["tube_types"],
+            sites=docs["sites"],
             defect_rate=float(p["defect_rate"]),
             collection_lag_s=(float(p["collection_lag_s"][0]), float(p["collection_lag_s"][1])),
         )
@@ -125,15 +134,18 @@ class BenchmarkTask:
             "schedule": [dict(s) for s in p.get("schedule", [])],
             "timing_mode": self.timing_mode,
             "strict_signatures": bool(p.get("strict_signatures", False)),
-            "keys": {kid: {"agent_id": aid, "public_key": public_key_hex(pk)}
-                     for aid, (kid, pk) in self.agent_keys(seed).items()},
+            "keys": {
+                kid: {"agent_id": aid, "public_key": public_key_hex(pk)}
+                for aid, (kid, pk) in self.agent_keys(seed).items()
+            },
         }
 
     def agent_keys(self, seed: int) -> dict[str, tuple[str, Ed25519PrivateKey]]:
         """Each agent's signing key ``{agent_id: (key_id, private_key)}`` for this episode."""
         rng = stream(seed, "keys")
-        return {aid: (f"K_{aid}", private_key_from_bytes(rng.bytes(32)))
-                for aid in self.agent_ids()}
+        return {
+            aid: (f"K_{aid}", private_key_from_bytes(rng.bytes(32))) for aid in self.agent_ids()
+        }
 
     def make_policies(self, seed: int) -> list[Any]:
         """Controllers for the scripted baseline: each has ``reset(engine, seed)`` and
@@ -156,5 +168,10 @@ class BenchmarkTask:
         return {}
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "max_steps": self.max_steps, "dt_s": self.dt_s,
-                "timing_mode": self.timing_mode, "agents": self.agent_ids()}
+        return {
+            "name": self.name,
+            "max_steps": self.max_steps,
+            "dt_s": self.dt_s,
+            "timing_mode": self.timing_mode,
+            "agents": self.agent_ids(),
+        }

@@ -13,9 +13,18 @@ from labtrust_gym.benchmarks.tasks.registry import _TASKS, register_task
 from labtrust_gym.benchmarks.tasks.stat_insertion import StatInsertion
 from labtrust_gym.benchmarks.tasks.throughput_sla import ThroughputSLA
 
-BUILTIN_TASKS = (ThroughputSLA, StatInsertion, QCCascade, AdversarialDisruption,
-                 MultiSiteStat, InsiderKeyMisuse, CoordScale, CoordRisk, DeviceOutageSurge,
-                 ReagentStockout)
+BUILTIN_TASKS = (
+    ThroughputSLA,
+    StatInsertion,
+    QCCascade,
+    AdversarialDisruption,
+    MultiSiteStat,
+    InsiderKeyMisuse,
+    CoordScale,
+    CoordRisk,
+    DeviceOutageSurge,
+    ReagentStockout,
+)
 
 for _cls in BUILTIN_TASKS:
     if _cls.name not in _TASKS:

@@ -53,8 +53,7 @@ class CoordScale(BenchmarkTask):
             from dataclasses import replace
 
             cfg = replace(cfg, timing_mode=self.timing_mode)
-        return generate_scaled_initial_state(cfg, self.policy.policy_dir, seed,
-                                             policy=self.policy)
+        return generate_scaled_initial_state(cfg, self.policy.policy_dir, seed, policy=self.policy)
 
     def staff_agents(self) -> list[dict[str, Any]]:
         return [dict(a) for a in self._probe["agents"]]
@@ -65,8 +64,10 @@ class CoordScale(BenchmarkTask):
     def get_initial_state(self, seed: int) -> dict[str, Any]:
         init = self._generate(seed)
         init["schedule"] = init["schedule"] + self.injection_schedule(init)
-        init["keys"] = {kid: {"agent_id": aid, "public_key": public_key_hex(pk)}
-                        for aid, (kid, pk) in self.agent_keys(seed).items()}
+        init["keys"] = {
+            kid: {"agent_id": aid, "public_key": public_key_hex(pk)}
+            for aid, (kid, pk) in self.agent_keys(seed).items()
+        }
         return init
 
     def injection_schedule(self, init: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,9 +75,11 @@ class CoordScale(BenchmarkTask):
 
     def episode_metrics(self, env: Any) -> dict[str, Any]:
         state = {k: v for k, v in env.initial_state.items() if k != "keys"}
-        return {"scale_config_id": self.scale_config.config_id,
-                "num_agents": len(self.agent_ids()),
-                "scale_state_digest": scale_state_digest(state)}
+        return {
+            "scale_config_id": self.scale_config.config_id,
+            "num_agents": len(self.agent_ids()),
+            "scale_state_digest": scale_state_digest(state),
+        }
 
 
 class CoordRisk(CoordScale):
@@ -96,12 +99,20 @@ class CoordRisk(CoordScale):
         if inj in (None, "none"):
             return []
         if inj == "INJ-DEVICE-FAULT-001":
-            chem = sorted(d["device_id"] for d in init["effective_policy"]["equipment_registry"]
-                          ["devices"] if d["device_type"] == "CHEM")
+            chem = sorted(
+                d["device_id"]
+                for d in init["effective_policy"]["equipment_registry"]["devices"]
+                if d["device_type"] == "CHEM"
+            )
             if not chem:
                 return []
-            return [{"t_s": round(self.max_steps * self.dt_s / 3.0, 1), "kind": "DEVICE_FAULT",
-                     "device_id": chem[0]}]
+            return [
+                {
+                    "t_s": round(self.max_steps * self.dt_s / 3.0, 1),
+                    "kind": "DEVICE_FAULT",
+                    "device_id": chem[0],
+                }
+            ]
         from labtrust_gym.errors import UnknownIdError
 
         raise UnknownIdError(f"unknown injection {inj!r}; known: INJ-DEVICE-FAULT-001, none")

@@ -39,8 +39,11 @@ class InsiderKeyMisuse(BenchmarkTask):
     def get_initial_state(self, seed: int) -> dict[str, Any]:
         init = super().get_initial_state(seed)
         kid, pk = self._old_key(seed)
-        init["keys"][kid] = {"agent_id": self.params["insider"]["agent_id"],
-                             "public_key": public_key_hex(pk), "status": "REVOKED"}
+        init["keys"][kid] = {
+            "agent_id": self.params["insider"]["agent_id"],
+            "public_key": public_key_hex(pk),
+            "status": "REVOKED",
+        }
         return init
 
     def make_policies(self, seed: int) -> list[Any]:
@@ -49,15 +52,20 @@ class InsiderKeyMisuse(BenchmarkTask):
         ins = self.params["insider"]
         keys = self.agent_keys(seed)
         self.insider = KeyMisuseInsider(
-            ins["agent_id"], ins["attack_every_s"], stream(seed, "insider"),
-            own_key=keys[ins["agent_id"]], old_key=self._old_key(seed),
-            stolen_key=keys[ins["victim"]])
+            ins["agent_id"],
+            ins["attack_every_s"],
+            stream(seed, "insider"),
+            own_key=keys[ins["agent_id"]],
+            old_key=self._old_key(seed),
+            stolen_key=keys[ins["victim"]],
+        )
         return [*super().make_policies(seed), self.insider]
 
     def episode_metrics(self, env: Any) -> dict[str, Any]:
         s = self.insider.summary()
         s["forged_accepted"] = s["attacks_accepted"]
-        sig_codes = {k: v for k, v in env.counters["blocked_by_reason_code"].items()
-                     if k.startswith("SIG_")}
+        sig_codes = {
+            k: v for k, v in env.counters["blocked_by_reason_code"].items() if k.startswith("SIG_")
+        }
         s["signature_blocks"] = dict(sorted(sig_codes.items()))
         return s

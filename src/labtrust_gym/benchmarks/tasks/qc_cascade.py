@@ -27,16 +27,24 @@ class QCCascade(BenchmarkTask):
     def episode_metrics(self, env: Any) -> dict[str, Any]:
         eng = env.engine
         res = list(eng.results.values())
-        drift_t = min((float(s["t_s"]) for s in self.params.get("schedule", [])
-                       if s.get("kind") == "QC_DRIFT"), default=None)
+        drift_t = min(
+            (
+                float(s["t_s"])
+                for s in self.params.get("schedule", [])
+                if s.get("kind") == "QC_DRIFT"
+            ),
+            default=None,
+        )
         first_fail = env.counters.get("first_qc_fail_t")
         return {
             "qc_failures_detected": env.counters["emits"].get("QC_FAIL", 0),
             "results_held": sum(1 for r in res if r.was_held),
             "reruns": sum(1 for r in res if r.status == "SUPERSEDED"),
-            "wrongly_released": sum(1 for r in res if r.status == "RELEASED" and r.qc_drift
-                                    and r.disclaimer is None),
+            "wrongly_released": sum(
+                1 for r in res if r.status == "RELEASED" and r.qc_drift and r.disclaimer is None
+            ),
             "released_with_disclaimer": sum(1 for r in res if r.disclaimer is not None),
-            "detection_delay_s": (None if drift_t is None or first_fail is None
-                                  else round(first_fail - drift_t, 1)),
+            "detection_delay_s": (
+                None if drift_t is None or first_fail is None else round(first_fail - drift_t, 1)
+            ),
         }

@@ -25,8 +25,14 @@ class ReagentStockout(BenchmarkTask):
 
     def episode_metrics(self, env: Any) -> dict[str, Any]:
         eng = env.engine
-        t0 = min((float(s["t_s"]) for s in self.params.get("schedule", [])
-                  if s.get("kind") == "REAGENT_DRAIN"), default=0.0)
+        t0 = min(
+            (
+                float(s["t_s"])
+                for s in self.params.get("schedule", [])
+                if s.get("kind") == "REAGENT_DRAIN"
+            ),
+            default=0.0,
+        )
         ue = [r for r in eng.results.values() if r.panel == "UE" and r.status == "RELEASED"]
         return {
             "stockout_blocks": env.counters["blocked_by_reason_code"].get("REAGENT_STOCKOUT", 0),

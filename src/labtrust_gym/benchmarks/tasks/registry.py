@@ -6,16 +6,16 @@ from typing import Any
 
 from labtrust_gym.errors import RegistryError, UnknownIdError
 
-__all__ = ["register_task", "get_task", "list_tasks", "make_task", "TASK_ORIGINS",
-           "TASK_OVERRIDES"]
+__all__ = ["register_task", "get_task", "list_tasks", "make_task", "TASK_ORIGINS", "TASK_OVERRIDES"]
 
 _TASKS: dict[str, type] = {}
 TASK_ORIGINS: dict[str, str] = {}
 TASK_OVERRIDES: list[dict[str, str]] = []
 
 
-def register_task(name: str, task_class: type, *, override: bool = False,
-                  origin: str = "runtime") -> None:
+def register_task(
+    name: str, task_class: type, *, override: bool = False, origin: str = "runtime"
+) -> None:
     """Register ``task_class`` (a BenchmarkTask subclass) under ``name``.
 
     An existing name raises :class:`RegistryError` unless ``override=True`` (recorded).
@@ -30,11 +30,14 @@ def register_task(name: str, task_class: type, *, override: bool = False,
     if not isinstance(name, str) or not name:
         raise RegistryError(f"task name must be a non-empty string, got {name!r}")
     if name in _TASKS and not override:
-        raise RegistryError(f"task {name!r} is already registered (by {TASK_ORIGINS[name]}); "
-                            "pass override=True to replace it")
+        raise RegistryError(
+            f"task {name!r} is already registered (by {TASK_ORIGINS[name]}); "
+            "pass override=True to replace it"
+        )
     if name in _TASKS:
-        TASK_OVERRIDES.append({"kind": "task", "id": name, "by": origin,
-                               "replaced": TASK_ORIGINS[name]})
+        TASK_OVERRIDES.append(
+            {"kind": "task", "id": name, "by": origin, "replaced": TASK_ORIGINS[name]}
+        )
     _TASKS[name] = task_class
     TASK_ORIGINS[name] = origin
 

@@ -32,6 +32,9 @@ class StatInsertion(BenchmarkTask):
             "stat_tat_p50_s": stat.get("p50"),
             "stat_tat_p95_s": stat.get("p95"),
             "routine_tat_p50_s": routine.get("p50"),
-            "stat_beats_routine": (stat.get("p50") is not None and routine.get("p50") is not None
-                                   and stat["p50"] < routine["p50"]),
+            "stat_beats_routine": (
+                stat.get("p50") is not None
+                and routine.get("p50") is not None
+                and stat["p50"] < routine["p50"]
+            ),
         }
