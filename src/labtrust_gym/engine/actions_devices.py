@@ -184,8 +184,13 @@ class DeviceActions(EngineBase):
     def _make_aliquots(self, parent: SpecimenState, zone: str) -> None:
         parent.aliquoted = True
         parent.status = "ALIQUOTED"
-        for k, panel in enumerate(parent.pending_panels, start=1):
+        k = 0
+        for panel in parent.pending_panels:
+            k += 1
             aid = f"{parent.specimen_id}-A{k}"
+            while aid in self.specimens:  # e.g. aliquoted again after a rerun request
+                k += 1
+                aid = f"{parent.specimen_id}-A{k}"
             names = self.world.panels[panel]["analytes"]
             hidden = dict(parent.hidden)
             hidden["values"] = {a: v for a, v in parent.hidden["values"].items() if a in names}
@@ -367,7 +372,7 @@ class DeviceActions(EngineBase):
             raise Blocked("ZONE_FROZEN")
         if rid not in dev.reagents:
             raise Blocked("REAGENT_UNKNOWN")
-        store = self.inventory.setdefault(dev.site_id, {})
+        store = self.inventory.get(dev.site_id, {})  # a BLOCKED restock adds nothing
         have = store.get(rid, 0)
         if have <= 0:
             raise Blocked("REAGENT_INVENTORY_EMPTY")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from labtrust_gym.engine.base import Blocked, EngineBase, arg_str
@@ -9,6 +10,8 @@ from labtrust_gym.engine.state import SpecimenState
 from labtrust_gym.errors import ConfigError
 
 __all__ = ["SpecimenActions", "IN_LAB_STATUSES"]
+
+_ALIQUOT_ID = re.compile(r"-A[0-9]+$")
 
 #: Statuses of a specimen that is in the lab's custody and still has work to do.
 IN_LAB_STATUSES = frozenset({"ACCEPTED", "QUEUED", "IN_RUN"})
@@ -24,13 +27,19 @@ _DEFAULT_HIDDEN = {
 
 class SpecimenActions(EngineBase):
     # ---------------------------------------------------------------- creation ---------
-    def _add_specimen(self, spec: dict[str, Any], t: float, *, emit: bool) -> SpecimenState:
+    def _validate_spec(self, spec: Any) -> tuple[str, list[str], str, str, str, str, str]:
+        """Check a specimen spec; returns (id, panels, tube, analyzer type, site, zone, prio)."""
         w = self.world
+        if not isinstance(spec, dict):
+            raise ConfigError(f"specimen spec {spec!r} is not a mapping")
         sid = spec.get("specimen_id")
         if not isinstance(sid, str) or not sid:
             raise ConfigError(f"specimen spec {spec!r} has no specimen_id")
-        if sid in self.specimens:
-            raise ConfigError(f"specimen {sid} appears twice in the initial state / schedule")
+        if _ALIQUOT_ID.search(sid):
+            raise ConfigError(
+                f"specimen id {sid!r} ends like an aliquot id ('-A<n>'), which "
+                "the engine reserves for aliquots; rename it"
+            )
         panels = list(spec.get("panels") or [])
         if not panels or any(p not in w.panels for p in panels):
             raise ConfigError(
@@ -56,6 +65,13 @@ class SpecimenActions(EngineBase):
             raise ConfigError(
                 f"specimen {sid}: priority {prio!r} is not one of {', '.join(w.priorities)}"
             )
+        return sid, panels, tube, atypes.pop(), site, zone, prio
+
+    def _add_specimen(self, spec: dict[str, Any], t: float, *, emit: bool) -> SpecimenState:
+        w = self.world
+        sid, panels, tube, atype, site, zone, prio = self._validate_spec(spec)
+        if sid in self.specimens:
+            raise ConfigError(f"specimen {sid} appears twice in the initial state / schedule")
         lag = float(self.specimen_defaults.get("collection_lag_s", 0.0))
         collected = float(spec.get("collected_t", t - lag))
         hidden: dict[str, Any] = dict(_DEFAULT_HIDDEN)
@@ -76,7 +92,7 @@ class SpecimenActions(EngineBase):
             loc_id=zone,
             needs_centrifuge=any(w.panels[p]["needs_centrifuge"] for p in panels),
             needs_aliquot=any(w.panels[p]["needs_aliquot"] for p in panels),
-            analyzer_type=atypes.pop(),
+            analyzer_type=atype,
             pending_panels=list(panels),
             expires_t=collected + float(stab["max_age_s"]),
             hidden=hidden,

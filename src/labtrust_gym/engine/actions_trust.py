@@ -60,7 +60,9 @@ class TrustActions(EngineBase):
         ttype = arg_str(args, "token_type")
         subject = arg_str(args, "subject_agent_id")
         approvers = arg_str_list(args, "approvers")
-        scope = args.get("scope") or {}
+        scope = args.get("scope")
+        if scope is None:  # absent: no restriction; any other non-mapping is invalid
+            scope = {}
         if not isinstance(scope, dict) or set(scope) - {"action_types", "ids", "zones"}:
             raise Blocked("ARGS_INVALID")
         spec = self.world.token_types.get(ttype)

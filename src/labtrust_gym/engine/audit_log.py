@@ -77,12 +77,15 @@ class AuditLog:
     def verify(self) -> tuple[bool, int | None]:
         """Recompute the chain. Returns ``(True, None)`` or ``(False, first_bad_index)``."""
         prev = GENESIS_HASH
-        for i, (blob, stored) in enumerate(zip(self._records, self._hashes, strict=True)):
-            prev = chain_hash(prev, blob)
-            if prev != stored:
+        n = min(len(self._records), len(self._hashes))
+        for i in range(n):
+            prev = chain_hash(prev, self._records[i])
+            if prev != self._hashes[i]:
                 return False, i
-        if self._hashes and self.head_hash != self._hashes[-1]:
-            return False, len(self._hashes) - 1
+        if len(self._records) != len(self._hashes):
+            return False, n  # a record without its hash, or a hash without its record
+        if self.head_hash != prev:
+            return False, max(n - 1, 0)
         return True, None
 
     # -- access -------------------------------------------------------------------------

@@ -28,6 +28,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from labtrust_gym.engine.actions_devices import DeviceActions
 from labtrust_gym.engine.actions_results import ResultActions
 from labtrust_gym.engine.actions_specimens import SpecimenActions
@@ -153,7 +155,8 @@ class LabEngine(
     # ------------------------------------------------------------------------- reset ---
     def reset(self, initial_state: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
         """Start a new episode from ``initial_state`` (see docs/engine.md) and ``seed``."""
-        init = initial_state or {}
+        # A private copy: the caller may reuse or change its dict after reset.
+        init = _private_copy(initial_state or {})
         self.initial_state = init
         self.world: CompiledWorld = compile_world(self.policy, init.get("effective_policy"))
         w = self.world
@@ -247,7 +250,17 @@ class LabEngine(
 
         for spec in init.get("specimens", []):
             self._add_specimen(spec, float(spec.get("arrival_t", 0.0)), emit=False)
+        seen = set(self.specimens)
         for item in init.get("arrival_schedule", []):
+            if not isinstance(item, dict) or not isinstance(item.get("t_s"), (int, float)):
+                raise ConfigError(f"arrival_schedule entry {item!r} needs t_s and specimen")
+            sid = self._validate_spec(item.get("specimen"))[0]
+            if sid in seen:
+                raise ConfigError(
+                    f"specimen {sid} appears twice in the initial state / arrival_schedule; "
+                    "ids must be unique"
+                )
+            seen.add(sid)
             self._schedule(float(item["t_s"]), "ARRIVAL", (item["specimen"],))
         for item in init.get("schedule", []):
             kind = item.get("kind")
@@ -309,11 +322,13 @@ class LabEngine(
             except Blocked as b:
                 reason = b.code
         clocked = self._clocked
+        consumed: list[str] = []
         if reason is None and action is not None:
             for tid in self._to_consume:
                 tok = self.tokens[tid]
-                if tok.single_use:
+                if tok.single_use:  # a multi-use token is relied on, not consumed
                     tok.used = True
+                    consumed.append(tid)
                     emits.append("TOKEN_CONSUMED")
             for inv in self._inv.get(action, ()):
                 out = inv.handler(self, event, inv.params)
@@ -329,7 +344,6 @@ class LabEngine(
                 if out is not None and not out[0]:
                     violations.append(self._violation(inv, out))
         status = "ACCEPTED" if reason is None else "BLOCKED"
-        consumed = self._to_consume if reason is None else []
         if reason is not None and reason not in self.world.reason_codes:
             raise RuntimeError(f"engine bug: unregistered reason code {reason}")
         outcome = {
@@ -585,3 +599,12 @@ class LabEngine(
         if self.downtime:
             self.downtime = False
             self._emit("DOWNTIME_ENDED")
+
+
+def _private_copy(state: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of an initial state (JSON round trip when possible: much faster)."""
+    try:
+        out: dict[str, Any] = orjson.loads(canonical_json(state))
+        return out
+    except (TypeError, ValueError):
+        return copy.deepcopy(state)
