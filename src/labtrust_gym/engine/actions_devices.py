@@ -325,6 +325,8 @@ class DeviceActions(EngineBase):
 
     def _act_repair_device(self, agent: Any, args: dict[str, Any], event: dict[str, Any]) -> None:
         dev = self._device_for(agent, args)
+        if dev.zone in self.frozen_zones:
+            raise Blocked("ZONE_FROZEN")
         if dev.state != "FAULT":
             raise Blocked("DEVICE_NOT_FAULTED")
         if dev.repairing:

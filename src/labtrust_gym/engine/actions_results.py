@@ -14,8 +14,15 @@ def critical_readback(values: dict[str, float], analytes: list[str]) -> str:
     return "; ".join(f"{a} {values[a]:g}" for a in sorted(analytes))
 
 
-def normalize_readback(text: str) -> str:
-    return " ".join(text.upper().replace("=", " ").replace(";", " ; ").split())
+def normalize_readback(text: str) -> tuple[tuple[str, float | str], ...]:
+    """Tokens of a read-back; numbers compare by value ("K 7.0" equals "K 7")."""
+    out: list[tuple[str, float | str]] = []
+    for tok in text.upper().replace("=", " ").replace(";", " ; ").split():
+        try:
+            out.append(("n", float(tok)))
+        except ValueError:
+            out.append(("s", tok))
+    return tuple(out)
 
 
 class ResultActions(EngineBase):

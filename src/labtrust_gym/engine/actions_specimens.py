@@ -203,6 +203,8 @@ class SpecimenActions(EngineBase):
         if s.status != "HELD":
             raise Blocked("SPEC_NOT_HELD")
         if decision == "ACCEPT":
+            if self.now > s.expires_t:
+                raise Blocked("SPEC_STABILITY_EXPIRED")
             self._require_token(agent, "RESOLVE_HOLD", "HOLD_OVERRIDE", s.specimen_id, None)
             self._emit("HOLD_RESOLVED")
             self._accept(s)
