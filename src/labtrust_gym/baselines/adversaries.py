@@ -47,7 +47,8 @@ class _Attacker:
             self.k += 1
             action = self._attack(kind, engine, me)
             if action is not None:
-                self.pending = kind
+                # A preparatory step (taking a tube to jump the queue with) is no attack.
+                self.pending = None if action.pop("_setup", False) else kind
                 return {self.agent_id: action}
         return {}
 
@@ -176,7 +177,8 @@ class DisruptiveInsider(_Attacker):
                     and s.priority == "ROUTINE"
                     and s.status == "ACCEPTED"
                 ):
-                    return {"action_type": "PICK_UP", "args": {"specimen_id": s.specimen_id}}
+                    return {"action_type": "PICK_UP", "args": {"specimen_id": s.specimen_id},
+                            "_setup": True}
             return None
         if kind == "door_propping":
             doors = [

@@ -121,4 +121,5 @@ class CoordRisk(CoordScale):
         out = super().episode_metrics(env)
         out["injection_id"] = self.params.get("injection")
         out["runs_aborted"] = env.counters["emits"].get("RUN_ABORTED", 0)
+        out["device_faults"] = env.counters["emits"].get("DEVICE_FAULT", 0)
         return out

@@ -12,9 +12,10 @@ __all__ = ["StatInsertion"]
 class StatInsertion(BenchmarkTask):
     """STAT specimens inserted into a busy routine/urgent stream.
 
-    Description: routine and urgent arrivals for 30 min; from minute 5 to 40 STAT tubes (troponin,
-    electrolytes, FBC, coagulation) arrive at ~0.2/min. A competent team lets STAT work
-    overtake queued routine work (device queues order STAT first).
+    Description: a loaded lab: routine and urgent arrivals (2.2/min) for 30 min; from minute 5
+    to 35 STAT tubes arrive at ~0.3/min with the same panel mix (so the comparison measures
+    prioritisation, not run times). A competent team lets STAT work overtake queued
+    routine work (device queues order STAT first; runners carry STAT first).
     Agents, observation, actions, rewards, termination: as ``throughput_sla``.
     Metrics: STAT turnaround reported separately (``stat_tat_p50_s``, ``stat_tat_p95_s``)
     next to routine, and ``stat_beats_routine`` (STAT p50 below routine p50).
