@@ -83,6 +83,11 @@ class ResultActions(EngineBase):
         res = self.results[rid]
         if res.crit_state == "ACKED" or res.status == "SUPERSEDED" or res.crit_tier != tier:
             return
+        if res.status == "HELD_QC":
+            # A value from an analyzer failing QC is not reported: the ladder stops; the
+            # result can only be rerun (it cannot be notified or acknowledged).
+            res.crit_deadline = float("inf")
+            return
         tiers = self.world.ladder["tiers"]
         if tier < len(tiers):
             res.crit_tier = tier + 1
@@ -100,6 +105,8 @@ class ResultActions(EngineBase):
         channel = arg_str(args, "channel")
         if not res.critical:
             raise Blocked("CRIT_NOT_CRITICAL")
+        if res.status == "HELD_QC":
+            raise Blocked("QC_HOLD_ACTIVE")
         if res.crit_state == "ACKED":
             raise Blocked("CRIT_ALREADY_ACKED")
         ladder = self.world.ladder
@@ -119,6 +126,8 @@ class ResultActions(EngineBase):
         res = self._result(args)
         if not res.critical:
             raise Blocked("CRIT_NOT_CRITICAL")
+        if res.status == "HELD_QC":
+            raise Blocked("QC_HOLD_ACTIVE")
         if res.crit_state == "ACKED":
             raise Blocked("CRIT_ALREADY_ACKED")
         if res.crit_state != "NOTIFIED":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from typing import Any
 
@@ -217,12 +218,35 @@ class SpecimenActions(EngineBase):
     # ---------------------------------------------------------------- carrying ---------
     def _act_pick_up(self, agent: Any, args: dict[str, Any], event: dict[str, Any]) -> None:
         s = self._spec(args)
-        if s.loc_kind in ("device", "consignment"):
+        if s.loc_kind == "device":
+            self._unload_faulted(agent, s)
+            return
+        if s.loc_kind == "consignment":
             raise Blocked("SPEC_NOT_MOVABLE")
         if s.loc_kind != "zone" or s.loc_id != agent.zone:
             raise Blocked("SPEC_NOT_HERE")
         if len(agent.carrying) >= agent.capacity:
             raise Blocked("SPEC_CARRY_LIMIT")
+        s.loc_kind = "agent"
+        s.loc_id = agent.agent_id
+        agent.carrying.append(s.specimen_id)
+        self._touch("specimens", s.specimen_id)
+        self._emit("SPECIMEN_PICKED_UP")
+
+    def _unload_faulted(self, agent: Any, s: SpecimenState) -> None:
+        """Take a queued tube out of a FAULTED device's rack so it can be rerouted."""
+        dev = self.devices[s.loc_id]
+        if dev.state != "FAULT" or s.status != "QUEUED":
+            raise Blocked("SPEC_NOT_MOVABLE")
+        if agent.zone != dev.zone:
+            raise Blocked("AGENT_NOT_COLOCATED")
+        if len(agent.carrying) >= agent.capacity:
+            raise Blocked("SPEC_CARRY_LIMIT")
+        wid = next(w for w, it in dev.work.items() if it.specimen_id == s.specimen_id)
+        del dev.work[wid]
+        dev.queue = [e for e in dev.queue if e[3] != wid]
+        heapq.heapify(dev.queue)
+        s.status = "ACCEPTED"
         s.loc_kind = "agent"
         s.loc_id = agent.agent_id
         agent.carrying.append(s.specimen_id)
