@@ -92,3 +92,32 @@ def test_cli_errors_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["summarize-results", "--in", str(out), "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "summary.md").read_text().startswith("| task")
     assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_determinism_report_runs_two_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "det.json"
+    assert main(["determinism-report", "--task", "qc_cascade", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["identical"] is True
+    assert rep["log_hashes"][0] == rep["log_hashes"][1]
+
+
+def test_policy_dir_env_var_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from labtrust_gym.config import get_policy_dir, policy_path
+    from labtrust_gym.policy import load_policy
+
+    src = get_policy_dir()
+    dst = tmp_path / "mypolicy"
+    shutil.copytree(src, dst)
+    text = (dst / "sla" / "sla_targets.v0.1.yaml").read_text()
+    (dst / "sla" / "sla_targets.v0.1.yaml").write_text(
+        text.replace("target_tat_s: 1200", "target_tat_s: 900")
+    )
+    monkeypatch.setenv("LABTRUST_POLICY_DIR", str(dst))
+    assert get_policy_dir() == dst.resolve()
+    assert policy_path(None, "sla", "x.yaml") == dst.resolve() / "sla" / "x.yaml"
+    assert load_policy()["sla_targets"]["priorities"]["STAT"]["target_tat_s"] == 900

@@ -70,8 +70,13 @@ def test_insider_forgeries_never_get_through() -> None:
     m = _scripted("insider_key_misuse", 0)
     assert m["attack_attempts"] >= 30
     assert m["forged_accepted"] == 0
-    assert set(m["signature_blocks"]) >= {"SIG_INVALID", "SIG_KEY_REVOKED", "SIG_MISSING",
-                                          "SIG_KEY_AGENT_MISMATCH", "SIG_KEY_UNKNOWN"}
+    assert set(m["signature_blocks"]) >= {
+        "SIG_INVALID",
+        "SIG_KEY_REVOKED",
+        "SIG_MISSING",
+        "SIG_KEY_AGENT_MISMATCH",
+        "SIG_KEY_UNKNOWN",
+    }
 
 
 def test_multi_site_transport_with_custody() -> None:
@@ -94,3 +99,21 @@ def test_coord_risk_injection_changes_the_episode() -> None:
     nominal = _scripted("coord_scale", 0)
     assert risk["device_faults"] == 1
     assert risk["episode_log_sha256"] != nominal["episode_log_sha256"]
+
+
+def test_every_emit_and_reason_code_seen_in_tasks_is_registered() -> None:
+    from labtrust_gym.policy import load_policy
+
+    pol = load_policy()
+    vocab = set(pol["emits_vocab"]["emits"])
+    codes = {r["code"] for r in pol["reason_code_registry"]["reason_codes"]}
+    seen_emits: set[str] = set()
+    seen_codes: set[str] = set()
+    for task in list_tasks():
+        _, env = run_episode(get_task(task)(), episode_seed(0, 0))
+        seen_emits |= set(env.counters["emits"])
+        seen_codes |= set(env.counters["blocked_by_reason_code"])
+    rnd = run_benchmark("adversarial_disruption", 1, 0, controller="random")
+    seen_codes |= set(rnd["episodes"][0]["metrics"]["blocked_by_reason_code"])
+    assert seen_emits and seen_emits <= vocab, seen_emits - vocab
+    assert seen_codes and seen_codes <= codes, seen_codes - codes
