@@ -3,9 +3,8 @@ the right file, path and a useful message."""
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path

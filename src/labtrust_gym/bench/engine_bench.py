@@ -60,7 +60,9 @@ class _Recorder:
 def build_workload(
     n_rounds: int, seed: int = 0, batch: int = 6
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Record ``n_rounds`` rounds of ``batch`` specimen journeys; returns (initial_state, events)."""
+    """Record ``n_rounds`` rounds of ``batch`` specimen journeys.
+
+    Returns ``(initial_state, events)``."""
     rng = np.random.default_rng(seed)
     specimens = []
     for r in range(n_rounds):

@@ -69,9 +69,8 @@ class LabView:
         rel, notify, ack, rerun = [], [], [], []
         for r in eng.results.values():
             st = r.status
-            if st == "READY":
-                if not r.critical or r.crit_state == "ACKED":
-                    rel.append(r)
+            if st == "READY" and (not r.critical or r.crit_state == "ACKED"):
+                rel.append(r)
             if r.critical and st in ("READY", "HELD_QC"):
                 if r.crit_state == "PENDING":
                     notify.append(r)

@@ -10,9 +10,9 @@ __all__ = ["ThroughputSLA"]
 class ThroughputSLA(BenchmarkTask):
     """Routine and urgent demand at the hub, measured against turnaround targets.
 
-    Description: 30 minutes of Poisson arrivals (1.5/min) at the hub reception, run for an hour (routine-heavy mix with
-    urgent and a few STAT tubes, chemistry, haematology and coagulation panels, ~3% of
-    tubes defective). The team must accession, centrifuge, aliquot, analyse, handle
+    Description: 30 minutes of Poisson arrivals (1.5/min) at the hub reception, run for an
+    hour (routine-heavy mix with urgent and a few STAT tubes; chemistry, haematology and
+    coagulation panels; ~3% of tubes defective). The team must accession, centrifuge, aliquot, analyse, handle
     critical values and release results within the SLA of each priority.
     Agents: the lab team of the RBAC policy (reception, runners, pre-analytics, analytics,
     QC, supervisor, clinical scientists; hub and acute site).
