@@ -12,8 +12,9 @@ class ThroughputSLA(BenchmarkTask):
 
     Description: 30 minutes of Poisson arrivals (1.5/min) at the hub reception, run for an
     hour (routine-heavy mix with urgent and a few STAT tubes; chemistry, haematology and
-    coagulation panels; ~3% of tubes defective). The team must accession, centrifuge, aliquot, analyse, handle
-    critical values and release results within the SLA of each priority.
+    coagulation panels; ~3% of tubes defective). The team must accession, centrifuge,
+    aliquot, analyse, handle critical values and release results within the SLA of each
+    priority.
     Agents: the lab team of the RBAC policy (reception, runners, pre-analytics, analytics,
     QC, supervisor, clinical scientists; hub and acute site).
     Observation: ``labtrust_gym.envs.observation`` (zone, transit, carried work, work list,
