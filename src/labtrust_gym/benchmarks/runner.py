@@ -88,21 +88,40 @@ def run_episode(
     seed: int,
     *,
     controller: str = "scripted",
+    coord_method: str | None = None,
+    method_params: dict[str, Any] | None = None,
     env: Any = None,
     record_log: bool = False,
 ) -> tuple[dict[str, Any], Any]:
-    """Run one episode; returns ``(metrics, env)``."""
+    """Run one episode; returns ``(metrics, env)``.
+
+    With ``coord_method`` the registered coordination method drives the team (the
+    task's other controllers, such as adversaries, keep theirs).
+    """
     if controller not in CONTROLLERS:
         raise UnknownIdError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
+    method = None
+    if coord_method is not None:
+        from labtrust_gym.baselines.coordination import make_coordination_method
+
+        method = make_coordination_method(
+            coord_method, task.policy, task.policy.policy_dir, task.scale_config, method_params
+        )
     if env is None:
         env = task.make_env(record_log=record_log)
     env.record_log = record_log
-    env.reset(seed=seed)
+    obs, infos = env.reset(seed=seed)
     policies: list[Any]
     if controller == "random":
         policies = [RandomPolicy(env, seed)]
     else:
         policies = task.make_policies(seed)
+    if method is not None:
+        from labtrust_gym.baselines.scripted import ScriptedTeam
+
+        policies = [p for p in policies if not isinstance(p, ScriptedTeam)]
+        method.attach(env)
+        method.reset(seed, task.policy, task.scale_config)
     for p in policies:
         p.reset(env.engine, seed)
     hooks = [p for p in policies if hasattr(p, "on_step")]
@@ -111,14 +130,21 @@ def run_episode(
     while env.agents:
         t = env.step_count * dt
         actions: dict[str, Any] = {}
+        if method is not None:
+            actions.update(method.propose_actions(obs, infos, t))
         for p in policies:
             actions.update(p.propose(env.engine, t))
-        env.step(actions)
+        obs, _, _, _, infos = env.step(actions)
+        if method is not None:
+            method.on_step_results(env.last_results)
         for p in hooks:
             p.on_step(env)
     wall = time.perf_counter() - t0
     metrics = compute_episode_metrics(env, task, wall)
     metrics.update(task.episode_metrics(env))
+    if method is not None:
+        metrics["coord_method"] = coord_method
+        method.on_episode_end(metrics)
     return metrics, env
 
 
@@ -128,6 +154,7 @@ def run_benchmark(
     seed: int = 0,
     *,
     controller: str = "scripted",
+    coord_method: str | None = None,
     timing: str | None = None,
     scale: Any = None,
     params: dict[str, Any] | None = None,
@@ -148,7 +175,12 @@ def run_benchmark(
     for i in range(episodes):
         s = episode_seed(seed, i)
         metrics, env = run_episode(
-            t, s, controller=controller, env=env, record_log=log_dir is not None
+            t,
+            s,
+            controller=controller,
+            coord_method=coord_method,
+            env=env,
+            record_log=log_dir is not None,
         )
         if getattr(t, "paired_baseline", False) and controller == "scripted":
             metrics.update(_paired_impact(t, s, metrics))
@@ -164,6 +196,7 @@ def run_benchmark(
         "package_version": __version__,
         "task": t.name,
         "controller": controller,
+        "coord_method": coord_method,
         "seed": seed,
         "episodes_requested": episodes,
         "timing_mode": t.timing_mode,

@@ -30,6 +30,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--controller", default="scripted", choices=["scripted", "random"])
     p.add_argument("--timing", choices=["explicit", "simulated"], default=None)
     p.add_argument("--scale", default=None, help="scale preset id (coord_scale, coord_risk)")
+    p.add_argument(
+        "--coord-method",
+        default=None,
+        help="coordination method id driving the team (see the method catalogue)",
+    )
     p.add_argument("--log-dir", default=None, help="write replayable episode logs here")
     p.set_defaults(func=_run_benchmark)
 
@@ -89,6 +94,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         args.episodes,
         args.seed,
         controller=args.controller,
+        coord_method=args.coord_method,
         timing=args.timing,
         scale=args.scale,
         log_dir=args.log_dir,
