@@ -48,14 +48,7 @@ class AuditLog:
         return self._hashes[-1] if self._hashes else None
 
     def append(self, record: dict[str, Any]) -> str:
-        blob = canonical_json(record)
-        h = hashlib.sha256(self.head_hash.encode("ascii"))
-        h.update(blob)
-        digest = h.hexdigest()
-        self._records.append(blob)
-        self._hashes.append(digest)
-        self.head_hash = digest
-        return digest
+        return self.append_bytes(canonical_json(record))
 
     def append_bytes(self, blob: bytes) -> str:
         """Append a record that is already canonical JSON."""
