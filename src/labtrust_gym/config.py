@@ -28,6 +28,11 @@ def _checkout_root() -> Path | None:
     return None
 
 
+def _looks_like_policy(d: Path) -> bool:
+    """A policy directory holds the RBAC and zone documents (whatever it is called)."""
+    return (d / "rbac").is_dir() and (d / "zones").is_dir()
+
+
 def get_repo_root() -> Path:
     """Return the root that holds ``policy/`` (checkout root, or the installed package)."""
     env = os.environ.get("LABTRUST_POLICY_DIR")
@@ -61,7 +66,7 @@ def get_policy_dir(policy_root: Path | str | None = None) -> Path:
             )
         return d
     root = Path(policy_root)
-    if root.name == "policy" and root.is_dir():
+    if root.is_dir() and (root.name in ("policy", "_policy") or _looks_like_policy(root)):
         return root
     if (root / "policy").is_dir():
         return root / "policy"

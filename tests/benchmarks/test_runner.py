@@ -121,3 +121,17 @@ def test_policy_dir_env_var_is_used_as_is(tmp_path: Path, monkeypatch: pytest.Mo
     assert get_policy_dir() == dst.resolve()
     assert policy_path(None, "sla", "x.yaml") == dst.resolve() / "sla" / "x.yaml"
     assert load_policy()["sla_targets"]["priorities"]["STAT"]["target_tat_s"] == 900
+
+
+def test_tasks_run_from_a_policy_dir_with_any_name(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from labtrust_gym.config import get_policy_dir
+
+    dst = tmp_path / "site_policy"
+    shutil.copytree(get_policy_dir(), dst)
+    monkeypatch.setenv("LABTRUST_POLICY_DIR", str(dst))
+    monkeypatch.chdir(tmp_path)
+    res = run_benchmark("coord_scale", 1, 0)
+    assert res["episodes"][0]["metrics"]["throughput"] > 0
