@@ -104,3 +104,14 @@ def test_trajectory_identical_across_processes() -> None:
         )
         outs.append(p.stdout.strip())
     assert outs[0] == outs[1] == trajectory_hash("qc_cascade", 7, 30)[-1]
+
+
+def test_coord_scale_config_emitted_once_on_the_first_step() -> None:
+    env = make_env("coord_scale", scale="small_smoke")
+    env.reset(seed=0)
+    env.step({})  # nobody acts: the clock tick still carries the emit
+    assert env.counters["emits"].get("COORD_SCALE_CONFIG") == 1
+    for _ in range(5):
+        env.step({})
+    assert env.counters["emits"].get("COORD_SCALE_CONFIG") == 1
+    assert env.engine.initial_state["_scale_config_sanitized"]["config_id"] == "small_smoke"

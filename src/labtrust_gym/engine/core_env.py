@@ -398,6 +398,11 @@ class LabEngine(
             }
         ran = bool(self._heap) and self._heap[0][0] <= t
         self._advance(t)
+        if not self._first_step_done:
+            self._first_step_done = True
+            if self.initial_state.get("_scale_config_sanitized") is not None:
+                emits.append("COORD_SCALE_CONFIG")
+                ran = True
         violations: list[dict[str, Any]] = []
         if ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted"):
             for inv in self._inv_clock:
