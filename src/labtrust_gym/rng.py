@@ -2,7 +2,7 @@
 
 ``stream(seed, name)`` returns a ``numpy.random.Generator`` for a named purpose. Streams
 are independent children of ``SeedSequence(seed)`` at fixed indices, so adding a consumer
-never shifts another's draws, and nothing depends on Python's salted ``hash()``.
+never shifts another's draws, and nothing depends on Python's per-process salted hashing.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from labtrust_gym.errors import RegistryError, UnknownIdError
+from labtrust_gym.errors import RegistryError
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
 
 __all__ = [
     "compute_episode_metrics",
@@ -237,44 +238,32 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, dict[str, An
 
 # ---------------------------------------------------------------- aggregator registry --
 Aggregator = Callable[..., dict[str, Any]]
-_AGGREGATORS: dict[str, Aggregator] = {"default": compute_episode_metrics}
-AGGREGATOR_ORIGINS: dict[str, str] = {"default": "labtrust_gym (built-in)"}
-AGGREGATOR_OVERRIDES: list[dict[str, str]] = []
+
+
+def _check_aggregator(aggregator_id: str, aggregator: Any) -> None:
+    if not callable(aggregator):
+        raise RegistryError(f"metrics aggregator {aggregator_id!r} is not callable")
+
+
+def _builtin_aggregators() -> None:
+    AGGREGATORS.register("default", compute_episode_metrics, origin=BUILTIN_ORIGIN)
+
+
+AGGREGATORS: Registry[Aggregator] = Registry(
+    "metrics aggregator", check=_check_aggregator, load_builtins=_builtin_aggregators
+)
 
 
 def register_metrics_aggregator(
     aggregator_id: str, aggregator: Aggregator, *, override: bool = False, origin: str = "runtime"
 ) -> None:
     """Register an aggregator with the signature of :func:`compute_episode_metrics`."""
-    if not callable(aggregator):
-        raise RegistryError(f"metrics aggregator {aggregator_id!r} is not callable")
-    if aggregator_id in _AGGREGATORS and not override:
-        raise RegistryError(
-            f"metrics aggregator {aggregator_id!r} is already registered (by "
-            f"{AGGREGATOR_ORIGINS[aggregator_id]}); pass override=True"
-        )
-    if aggregator_id in _AGGREGATORS:
-        AGGREGATOR_OVERRIDES.append(
-            {
-                "kind": "metrics_aggregator",
-                "id": aggregator_id,
-                "by": origin,
-                "replaced": AGGREGATOR_ORIGINS[aggregator_id],
-            }
-        )
-    _AGGREGATORS[aggregator_id] = aggregator
-    AGGREGATOR_ORIGINS[aggregator_id] = origin
+    AGGREGATORS.register(aggregator_id, aggregator, override=override, origin=origin)
 
 
 def get_metrics_aggregator(aggregator_id: str) -> Aggregator:
-    try:
-        return _AGGREGATORS[aggregator_id]
-    except KeyError:
-        raise UnknownIdError(
-            f"unknown metrics aggregator {aggregator_id!r}; known: "
-            f"{', '.join(sorted(_AGGREGATORS))}"
-        ) from None
+    return AGGREGATORS.get(aggregator_id)
 
 
 def list_metrics_aggregators() -> list[str]:
-    return sorted(_AGGREGATORS)
+    return AGGREGATORS.ids()

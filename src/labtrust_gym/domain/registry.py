@@ -11,20 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from labtrust_gym.errors import RegistryError, UnknownIdError
+from labtrust_gym.errors import RegistryError
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
 
-__all__ = [
-    "register_domain",
-    "get_domain_adapter_factory",
-    "list_domains",
-    "DOMAIN_ORIGINS",
-    "DOMAIN_OVERRIDES",
-]
+__all__ = ["register_domain", "get_domain_adapter_factory", "list_domains", "DOMAINS"]
 
 DomainFactory = Callable[[Any, Any], Any]
-_DOMAINS: dict[str, DomainFactory] = {}
-DOMAIN_ORIGINS: dict[str, str] = {}
-DOMAIN_OVERRIDES: list[dict[str, str]] = []
 
 
 def _hospital_lab(workflow_spec: Any = None, config: Any = None) -> Any:
@@ -38,44 +30,28 @@ def _hospital_lab(workflow_spec: Any = None, config: Any = None) -> Any:
     )
 
 
+def _check(domain_id: str, factory: Any) -> None:
+    if not callable(factory):
+        raise RegistryError(f"domain {domain_id!r}: factory {factory!r} is not callable")
+
+
+def _builtins() -> None:
+    DOMAINS.register("hospital_lab", _hospital_lab, origin=BUILTIN_ORIGIN)
+
+
+DOMAINS: Registry[DomainFactory] = Registry("domain", check=_check, load_builtins=_builtins)
+
+
 def register_domain(
     domain_id: str, factory: DomainFactory, *, override: bool = False, origin: str = "runtime"
 ) -> None:
     """Register a domain adapter factory; an existing id needs ``override=True`` (recorded)."""
-    if not isinstance(domain_id, str) or not domain_id:
-        raise RegistryError(f"domain id must be a non-empty string, got {domain_id!r}")
-    if not callable(factory):
-        raise RegistryError(f"domain {domain_id!r}: factory {factory!r} is not callable")
-    _ensure()
-    if domain_id in _DOMAINS and not override:
-        raise RegistryError(
-            f"domain {domain_id!r} is already registered (by "
-            f"{DOMAIN_ORIGINS[domain_id]}); pass override=True to replace it"
-        )
-    if domain_id in _DOMAINS:
-        DOMAIN_OVERRIDES.append(
-            {"kind": "domain", "id": domain_id, "by": origin, "replaced": DOMAIN_ORIGINS[domain_id]}
-        )
-    _DOMAINS[domain_id] = factory
-    DOMAIN_ORIGINS[domain_id] = origin
-
-
-def _ensure() -> None:
-    if "hospital_lab" not in _DOMAINS:
-        _DOMAINS["hospital_lab"] = _hospital_lab
-        DOMAIN_ORIGINS["hospital_lab"] = "labtrust_gym (built-in)"
+    DOMAINS.register(domain_id, factory, override=override, origin=origin)
 
 
 def get_domain_adapter_factory(domain_id: str) -> DomainFactory:
-    _ensure()
-    try:
-        return _DOMAINS[domain_id]
-    except KeyError:
-        raise UnknownIdError(
-            f"unknown domain {domain_id!r}; known domains: {', '.join(sorted(_DOMAINS))}"
-        ) from None
+    return DOMAINS.get(domain_id)
 
 
 def list_domains() -> list[str]:
-    _ensure()
-    return sorted(_DOMAINS)
+    return DOMAINS.ids()

@@ -159,8 +159,8 @@ _BUILTINS = {
 
 
 def register_builtins() -> None:
-    from labtrust_gym.engine.invariants_runtime import _HANDLERS, register_invariant_handler
+    from labtrust_gym.engine.invariants_runtime import register_invariant_handler
+    from labtrust_gym.registry import BUILTIN_ORIGIN
 
     for (t, c), fn in _BUILTINS.items():
-        if f"{t}.{c}" not in _HANDLERS:
-            register_invariant_handler(t, c, fn, origin="labtrust_gym (built-in)")
+        register_invariant_handler(t, c, fn, origin=BUILTIN_ORIGIN)

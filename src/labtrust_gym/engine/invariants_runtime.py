@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from labtrust_gym.errors import RegistryError
+from labtrust_gym.registry import Registry
 
 __all__ = [
     "InvariantHandler",
     "register_invariant_handler",
     "get_invariant_handler",
     "list_invariant_handlers",
+    "HANDLERS",
     "CompiledInvariant",
     "compile_invariants",
 ]
@@ -28,13 +30,26 @@ InvariantHandler = Callable[
     [Any, dict[str, Any], dict[str, Any]], "tuple[bool, str | None, dict[str, Any] | None] | None"
 ]
 
-_HANDLERS: dict[str, InvariantHandler] = {}
-_ORIGINS: dict[str, str] = {}
-OVERRIDES: list[dict[str, str]] = []
+
+def _check(key: str, handler: Any) -> None:
+    logic_type, _, check_name = key.partition(".")
+    if not logic_type or not check_name or "." in check_name:
+        raise RegistryError(
+            f"invariant handler key {key!r} must be 'type.check_name' with two non-empty parts"
+        )
+    if not callable(handler):
+        raise RegistryError(f"invariant handler {key} is not callable")
 
 
-def _key(logic_type: str, check_name: str) -> str:
-    return f"{logic_type}.{check_name}"
+def _builtins() -> None:
+    from labtrust_gym.engine import invariants_builtin
+
+    invariants_builtin.register_builtins()
+
+
+HANDLERS: Registry[InvariantHandler] = Registry(
+    "invariant handler", check=_check, load_builtins=_builtins
+)
 
 
 def register_invariant_handler(
@@ -48,50 +63,24 @@ def register_invariant_handler(
     """Register ``handler`` under ``"<logic_type>.<check_name>"``.
 
     Registering a key that exists raises :class:`RegistryError` unless ``override=True``;
-    overrides are recorded in :data:`OVERRIDES`.
+    overrides are recorded.
     """
-    if not logic_type or not check_name or "." in logic_type or "." in check_name:
+    if "." in logic_type:
         raise RegistryError(
             f"invariant handler key {logic_type!r}.{check_name!r} must be 'type.check_name' "
             "with two non-empty parts"
         )
-    if not callable(handler):
-        raise RegistryError(f"invariant handler {logic_type}.{check_name} is not callable")
-    key = _key(logic_type, check_name)
-    if key in _HANDLERS and not override:
-        raise RegistryError(
-            f"invariant handler {key!r} is already registered (by {_ORIGINS[key]}); pass "
-            "override=True to replace it"
-        )
-    if key in _HANDLERS:
-        OVERRIDES.append(
-            {"kind": "invariant_handler", "id": key, "by": origin, "replaced": _ORIGINS[key]}
-        )
-    _HANDLERS[key] = handler
-    _ORIGINS[key] = origin
+    HANDLERS.register(f"{logic_type}.{check_name}", handler, override=override, origin=origin)
 
 
 def get_invariant_handler(key: str) -> InvariantHandler:
-    _ensure_builtins()
-    try:
-        return _HANDLERS[key]
-    except KeyError:
-        raise RegistryError(
-            f"no invariant handler {key!r}; known: {', '.join(sorted(_HANDLERS))}"
-        ) from None
+    return HANDLERS.get(key)
 
 
 def list_invariant_handlers() -> dict[str, str]:
     """``key -> origin`` of every registered handler."""
-    _ensure_builtins()
-    return dict(sorted(_ORIGINS.items()))
-
-
-def _ensure_builtins() -> None:
-    if "state.specimen_single_location" not in _HANDLERS:
-        from labtrust_gym.engine import invariants_builtin
-
-        invariants_builtin.register_builtins()
+    HANDLERS.ids()
+    return dict(sorted(HANDLERS.origins.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +94,11 @@ class CompiledInvariant:
 
 def compile_invariants(entries: list[dict[str, Any]]) -> dict[str, tuple[CompiledInvariant, ...]]:
     """Map each trigger (action type or CLOCK) to the invariants it must evaluate."""
-    _ensure_builtins()
     by_trigger: dict[str, list[CompiledInvariant]] = {}
     for inv in entries:
         lt = inv["logic_template"]
         params = dict(lt.get("parameters", {}))
-        handler = get_invariant_handler(_key(lt["type"], params["check"]))
+        handler = get_invariant_handler(f"{lt['type']}.{params['check']}")
         ci = CompiledInvariant(
             inv["invariant_id"], inv["severity"], inv["reason_code"], handler, params
         )

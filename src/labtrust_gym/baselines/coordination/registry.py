@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from labtrust_gym.config import policy_path
-from labtrust_gym.errors import RegistryError, UnknownIdError
+from labtrust_gym.errors import RegistryError
 from labtrust_gym.policy.loader import load_yaml
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
 
 __all__ = [
     "register_coordination_method",
@@ -22,23 +23,14 @@ __all__ = [
     "list_coordination_methods",
     "make_coordination_method",
     "load_catalogue",
-    "METHOD_ORIGINS",
-    "METHOD_OVERRIDES",
+    "METHODS",
 ]
 
 Factory = Callable[[Any, Any, Any, dict[str, Any]], Any]
-_METHODS: dict[str, Factory] = {}
-METHOD_ORIGINS: dict[str, str] = {}
-METHOD_OVERRIDES: list[dict[str, str]] = []
 CATALOGUE = ("coordination", "coordination_methods.v0.1.yaml")
 
 
-def register_coordination_method(
-    method_id: str, factory: Factory, *, override: bool = False, origin: str = "runtime"
-) -> None:
-    """Register ``factory``; an existing id needs ``override=True`` (recorded)."""
-    if not isinstance(method_id, str) or not method_id:
-        raise RegistryError(f"coordination method id must be a non-empty string: {method_id!r}")
+def _check(method_id: str, factory: Any) -> None:
     if not callable(factory):
         raise RegistryError(f"coordination method {method_id!r}: factory is not callable")
     try:
@@ -50,46 +42,30 @@ def register_coordination_method(
         ) from None
     except ValueError:
         pass  # builtins without a signature: trust the caller
-    _ensure()
-    if method_id in _METHODS and not override:
-        raise RegistryError(
-            f"coordination method {method_id!r} is already registered (by "
-            f"{METHOD_ORIGINS[method_id]}); pass override=True to replace it"
-        )
-    if method_id in _METHODS:
-        METHOD_OVERRIDES.append(
-            {
-                "kind": "coordination_method",
-                "id": method_id,
-                "by": origin,
-                "replaced": METHOD_ORIGINS[method_id],
-            }
-        )
-    _METHODS[method_id] = factory
-    METHOD_ORIGINS[method_id] = origin
 
 
-def _ensure() -> None:
-    if "scripted_team" not in _METHODS:
-        from labtrust_gym.baselines.coordination.scripted_team import make_scripted_team
+def _builtins() -> None:
+    from labtrust_gym.baselines.coordination.scripted_team import make_scripted_team
 
-        _METHODS["scripted_team"] = make_scripted_team
-        METHOD_ORIGINS["scripted_team"] = "labtrust_gym (built-in)"
+    METHODS.register("scripted_team", make_scripted_team, origin=BUILTIN_ORIGIN)
+
+
+METHODS: Registry[Factory] = Registry("coordination method", check=_check, load_builtins=_builtins)
+
+
+def register_coordination_method(
+    method_id: str, factory: Factory, *, override: bool = False, origin: str = "runtime"
+) -> None:
+    """Register ``factory``; an existing id needs ``override=True`` (recorded)."""
+    METHODS.register(method_id, factory, override=override, origin=origin)
 
 
 def get_coordination_method_factory(method_id: str) -> Factory:
-    _ensure()
-    try:
-        return _METHODS[method_id]
-    except KeyError:
-        raise UnknownIdError(
-            f"unknown coordination method {method_id!r}; known: {', '.join(sorted(_METHODS))}"
-        ) from None
+    return METHODS.get(method_id)
 
 
 def list_coordination_methods() -> list[str]:
-    _ensure()
-    return sorted(_METHODS)
+    return METHODS.ids()
 
 
 def load_catalogue(repo_root: Any = None) -> dict[str, Any]:

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from labtrust_gym.errors import RegistryError, UnknownIdError
+from labtrust_gym.errors import RegistryError
+from labtrust_gym.registry import Registry
 
-__all__ = ["register_task", "get_task", "list_tasks", "make_task", "TASK_ORIGINS", "TASK_OVERRIDES"]
-
-_TASKS: dict[str, type] = {}
-TASK_ORIGINS: dict[str, str] = {}
-TASK_OVERRIDES: list[dict[str, str]] = []
+__all__ = ["register_task", "get_task", "list_tasks", "make_task", "TASKS"]
 
 
-def register_task(
-    name: str, task_class: type, *, override: bool = False, origin: str = "runtime"
-) -> None:
-    """Register ``task_class`` (a BenchmarkTask subclass) under ``name``.
-
-    An existing name raises :class:`RegistryError` unless ``override=True`` (recorded).
-    """
+def _check(name: str, task_class: Any) -> None:
     from labtrust_gym.benchmarks.tasks.base import BenchmarkTask
 
     if not isinstance(task_class, type) or not issubclass(task_class, BenchmarkTask):
@@ -27,34 +18,24 @@ def register_task(
             f"task {name!r}: {task_class!r} is not a subclass of "
             "labtrust_gym.benchmarks.tasks.BenchmarkTask; register the class, not an instance"
         )
-    if not isinstance(name, str) or not name:
-        raise RegistryError(f"task name must be a non-empty string, got {name!r}")
-    if name in _TASKS and not override:
-        raise RegistryError(
-            f"task {name!r} is already registered (by {TASK_ORIGINS[name]}); "
-            "pass override=True to replace it"
-        )
-    if name in _TASKS:
-        TASK_OVERRIDES.append(
-            {"kind": "task", "id": name, "by": origin, "replaced": TASK_ORIGINS[name]}
-        )
-    _TASKS[name] = task_class
-    TASK_ORIGINS[name] = origin
 
 
-def _ensure() -> None:
-    if "throughput_sla" not in _TASKS:
-        import labtrust_gym.benchmarks.tasks.builtin  # noqa: F401  (registers built-ins)
+def _builtins() -> None:
+    import labtrust_gym.benchmarks.tasks.builtin  # noqa: F401  (registers the built-ins)
+
+
+TASKS: Registry[type] = Registry("task", check=_check, load_builtins=_builtins)
+
+
+def register_task(
+    name: str, task_class: type, *, override: bool = False, origin: str = "runtime"
+) -> None:
+    """Register ``task_class`` (a BenchmarkTask subclass) under ``name``."""
+    TASKS.register(name, task_class, override=override, origin=origin)
 
 
 def get_task(name: str) -> type:
-    _ensure()
-    try:
-        return _TASKS[name]
-    except KeyError:
-        raise UnknownIdError(
-            f"unknown task {name!r}; known tasks: {', '.join(sorted(_TASKS))}"
-        ) from None
+    return TASKS.get(name)
 
 
 def make_task(name: str, **kwargs: Any) -> Any:
@@ -62,5 +43,4 @@ def make_task(name: str, **kwargs: Any) -> Any:
 
 
 def list_tasks() -> list[str]:
-    _ensure()
-    return sorted(_TASKS)
+    return TASKS.ids()
