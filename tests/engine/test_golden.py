@@ -46,6 +46,7 @@ INVARIANT_EXCEPTIONS = {
 #: Reason-code families no blocked step or violation can reach, and why.
 FAMILY_EXCEPTIONS = {
     "INV": "its only code, INV_SPECIMEN_LOCATION, is the reason code of INV-SPEC-001 (above)",
+    "BUS": "codes of the coordination message bus, not the engine (tests/coordination)",
 }
 #: Emits of the vocabulary that no golden scenario produces, and why.
 EMIT_EXCEPTIONS = {
