@@ -177,8 +177,11 @@ class DisruptiveInsider(_Attacker):
                     and s.priority == "ROUTINE"
                     and s.status == "ACCEPTED"
                 ):
-                    return {"action_type": "PICK_UP", "args": {"specimen_id": s.specimen_id},
-                            "_setup": True}
+                    return {
+                        "action_type": "PICK_UP",
+                        "args": {"specimen_id": s.specimen_id},
+                        "_setup": True,
+                    }
             return None
         if kind == "door_propping":
             doors = [

@@ -33,6 +33,7 @@ class CoordinationMethod:
     """Base class of coordination methods (see the module docstring)."""
 
     method_id: str = ""
+    bus: Any = None  # the episode's SignedMessageBus, set by the runner before reset()
 
     def __init__(
         self,

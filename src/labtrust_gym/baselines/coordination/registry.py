@@ -44,10 +44,25 @@ def _check(method_id: str, factory: Any) -> None:
         pass  # builtins without a signature: trust the caller
 
 
-def _builtins() -> None:
-    from labtrust_gym.baselines.coordination.scripted_team import make_scripted_team
+#: Built-in methods: id -> "module:factory" under labtrust_gym.baselines.coordination.
+BUILTIN_METHODS = {
+    "scripted_team": "scripted_team:make_scripted_team",
+    "centralized_planner": "centralized:make_centralized_planner",
+    "whca_router": "whca:make_whca_router",
+    "market_auction": "market:make_market_auction",
+    "hierarchical_hub": "hierarchical:make_hierarchical_hub",
+    "swarm_stigmergy": "swarm:make_swarm_stigmergy",
+    "gossip_consensus": "gossip:make_gossip_consensus",
+}
 
-    METHODS.register("scripted_team", make_scripted_team, origin=BUILTIN_ORIGIN)
+
+def _builtins() -> None:
+    import importlib
+
+    for method_id, target in BUILTIN_METHODS.items():
+        mod, _, fn = target.partition(":")
+        module = importlib.import_module(f"labtrust_gym.baselines.coordination.{mod}")
+        METHODS.register(method_id, getattr(module, fn), origin=BUILTIN_ORIGIN)
 
 
 METHODS: Registry[Factory] = Registry("coordination method", check=_check, load_builtins=_builtins)

@@ -47,7 +47,7 @@ class RoleAgent:
     def move_toward(self, v: StepView, here: str, zone: str) -> dict[str, Any] | None:
         if here == zone or not self.can("MOVE"):
             return None
-        hop = v.st.paths.next_hop(here, zone, self.kinds, v.frozen)
+        hop = v.team.router.next_hop(self, v, here, zone)
         return None if hop is None else act("MOVE", to_zone=hop)
 
     def go_home(self, v: StepView, here: str) -> dict[str, Any] | None:

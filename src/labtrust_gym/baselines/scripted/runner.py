@@ -43,8 +43,11 @@ class Runner(RoleAgent):
             and aid not in v.mem.plans
             and not v.lying.get(z)
             and not v.cons_arrived.get(z)
-            and aid not in v.team.stat_calls(v)
-            and (v._cache.get(("no_trip", self.site)) or v.team.site_quiet(v, self.site))
+            and v.team.stat_call(v, aid) is None
+            and (
+                (v._cache.get(("no_trip", self.site)) and not v.private)
+                or v.team.site_quiet(v, self.site)
+            )
         ):
             return self.go_home(v, z)  # nothing on the site is left for another runner
         plan = v.mem.plans.get(aid)
@@ -86,7 +89,7 @@ class Runner(RoleAgent):
                 if best is not None and best[0] < 2 and v.claim(s.specimen_id):
                     v.add_load(best[1], s)
                     return act("QUEUE_RUN", device_id=best[1], specimen_id=s.specimen_id)
-        call = v.team.stat_calls(v).get(aid)
+        call = v.team.stat_call(v, aid)
         if call is not None and call.zone != z:  # a STAT tube waits elsewhere: fetch it
             v.set_plan(aid, call)
             move = self.move_toward(v, z, call.zone)
@@ -168,6 +171,24 @@ class Runner(RoleAgent):
         return False
 
     def plan_trip(self, v: StepView, a: Any, z: str) -> dict[str, Any] | None:
+        """Head for the trip the team's dispatcher chooses; else a bench about to finish;
+        else home."""
+        plan = v.team.trip_for(self, v, a, z)
+        if plan is not None:
+            v.set_plan(self.aid, plan)
+            return self.move_toward(v, z, plan.zone)
+        bench = self.anticipate(v, z)
+        if bench is not None:
+            v.set_plan(self.aid, Plan(bench))
+            return self.move_toward(v, z, bench)  # None: wait here for the run to end
+        v.set_plan(self.aid, None)
+        v._cache[("no_trip", self.site)] = True
+        return self.go_home(v, z)
+
+    def default_trip(self, v: StepView, a: Any, z: str) -> Plan | None:
+        """The most urgent reachable work of the site: tubes lying in a zone (STAT first,
+        then nearest, then oldest), a dock with a consignment due, or an incoming
+        consignment; nothing reserved by another runner."""
         aid = self.aid
         room = a.capacity - len(a.carrying)
         best: tuple[Any, ...] | None = None
@@ -195,28 +216,21 @@ class Runner(RoleAgent):
                 if best is None or key < best[0]:
                     best = (key, Plan(zone, tuple(s.specimen_id for s in docked)))
         if self.custody and self.can("RECEIVE_TRANSPORT"):
-            dt = float(v.params["dt_hint_s"])
             for c, dock in v.incoming_consignments(self.site):
-                if v.reserved.get("con:" + c.consignment_id, aid) != aid:
-                    continue
-                d = self.dist(v, z, dock)
-                if d == INF or (c.status != "ARRIVED" and c.eta - v.now > d + dt):
-                    continue
-                rank = min((v.rank(v.e.specimens[s]) for s in c.specimen_ids), default=9)
-                key = (rank, max(d, c.eta - v.now), c.dispatched_t, dock)
-                if best is None or key < best[0]:
-                    best = (key, Plan(dock, (), c.consignment_id))
-        if best is not None:
-            plan = best[1]
-            v.set_plan(aid, plan)
-            return self.move_toward(v, z, plan.zone)
-        bench = self.anticipate(v, z)
-        if bench is not None:
-            v.set_plan(aid, Plan(bench))
-            return self.move_toward(v, z, bench)  # None: wait here for the run to end
-        v.set_plan(aid, None)
-        v._cache[("no_trip", self.site)] = True
-        return self.go_home(v, z)
+                key2 = self.consignment_key(v, z, c, dock)
+                if key2 is not None and (best is None or key2 < best[0]):
+                    best = (key2, Plan(dock, (), c.consignment_id))
+        return None if best is None else best[1]
+
+    def consignment_key(self, v: StepView, z: str, c: Any, dock: str) -> tuple[Any, ...] | None:
+        """Sort key of fetching consignment ``c`` at ``dock`` (None: not for us now)."""
+        if v.reserved.get("con:" + c.consignment_id, self.aid) != self.aid:
+            return None
+        d = self.dist(v, z, dock)
+        if d == INF or (c.status != "ARRIVED" and c.eta - v.now > d + float(v.params["dt_hint_s"])):
+            return None
+        rank = min((v.rank(v.e.specimens[s]) for s in c.specimen_ids), default=9)
+        return (rank, max(d, c.eta - v.now), c.dispatched_t, dock)
 
     def anticipate(self, v: StepView, z: str) -> str | None:
         """A bench whose run ends about when we could get there (and no runner is going)."""

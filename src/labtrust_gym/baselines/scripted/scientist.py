@@ -29,9 +29,12 @@ class Scientist(RoleAgent):
 
     def decide(self, v: StepView, a: Any) -> dict[str, Any] | None:
         ladder = v.st.world.ladder
+        mine = v.team.result_sites(self) if v.private else None
         for r in v.sorted_ready():
             if r.device_id in v.qc_now or r.device_id in v.mem.suspect:
                 continue
+            if mine is not None and v.st.zone_site[v.st.dev_zone[r.device_id]] not in mine:
+                continue  # decentralized: each site's scientists sign off its own results
             if not v.claim("res:" + r.result_id):
                 continue
             rid = r.result_id

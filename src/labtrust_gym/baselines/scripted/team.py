@@ -15,6 +15,7 @@ from typing import Any
 
 from labtrust_gym.baselines.scripted.analytics import Analytics
 from labtrust_gym.baselines.scripted.common import RoleAgent
+from labtrust_gym.baselines.scripted.hooks import Dispatcher, Router
 from labtrust_gym.baselines.scripted.operator import Operator
 from labtrust_gym.baselines.scripted.preanalytics import Preanalytics
 from labtrust_gym.baselines.scripted.qc import QC
@@ -76,6 +77,8 @@ class ScriptedTeam:
         self.agent_ids = None if agent_ids is None else tuple(agent_ids)
         p = dict(params or {})
         self.role_classes = {**ROLE_CLASSES, **p.pop("role_classes", {})}
+        self.dispatcher: Dispatcher = p.pop("dispatcher", None) or Dispatcher()
+        self.router: Router = p.pop("router", None) or Router()
         self.params = {**DEFAULT_PARAMS, **p}
         self.seed = 0
         self._engine: Any = None
@@ -110,6 +113,8 @@ class ScriptedTeam:
         self.runner_ids = [m.aid for m in self.runners]
         self.carrier_ids = [m.aid for m in members if engine.agents[m.aid].capacity > 0]
         self._cover(engine)
+        self.dispatcher.reset(self, engine, self.seed)
+        self.router.reset(self, engine, self.seed)
 
     def _cover(self, engine: Any) -> None:
         """Which operator looks after which device zone; what supervisors / QC must cover."""
@@ -156,17 +161,46 @@ class ScriptedTeam:
             self.reset(engine, self.seed)
         self.mem.sync(engine)
         v = StepView(self, engine, max(float(t_s), engine.now))
+        disp = self.dispatcher
+        v.private = disp.private
         self._patient_qc(v)
+        self.router.begin_step(v)
+        disp.begin_step(v)
         out: dict[str, dict[str, Any]] = {}
         agents = engine.agents
         for m in self.members:
             a = agents.get(m.aid)
             if a is None or a.zone is None:
                 continue
+            if disp.private:
+                disp.begin_member(v, m)
             action = m.decide(v, a)
             if action is not None:
                 out[m.aid] = action
+        disp.end_step(v, out)
         return out
+
+    def result_sites(self, m: RoleAgent) -> frozenset[str]:
+        """Sites whose results agent ``m`` signs off when nothing is shared between sites:
+        its own, plus sites with no agent of its role (a duty roster everyone knows)."""
+        cache = self.__dict__.setdefault("_result_sites", {})
+        key = (m.site, type(m))
+        out = cache.get(key)
+        if out is None:
+            staffed = {x.site for x in self.members if type(x) is type(m)}
+            orphan = set(self.static.site_dispatch) - staffed
+            first = min((x.site for x in self.members if type(x) is type(m)), default=None)
+            out = frozenset({m.site} | (orphan if m.site == first else set()))
+            cache[key] = out
+        return out
+
+    def stat_call(self, v: StepView, aid: str) -> Plan | None:
+        """The STAT fetch the dispatcher gives runner ``aid`` this step, if any."""
+        return self.dispatcher.stat_call(v, aid)
+
+    def trip_for(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
+        """The trip the dispatcher gives a free runner (None: nothing to fetch)."""
+        return self.dispatcher.trip(runner, v, a, z)
 
     def _patient_qc(self, v: StepView) -> None:
         """Patient-based QC: flag an analyzer whose results drift from the population."""

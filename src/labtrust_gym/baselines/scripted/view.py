@@ -186,6 +186,7 @@ class StepView:
         self.dt = float(team.params["dt_hint_s"])
         self.frozen = frozenset(engine.frozen_zones)
         self.claims: set[str] = set()
+        self.private = False  # decentralized methods: no knowledge shared across zones
         self.qc_now: set[str] = set()
         self._extra: dict[str, list[tuple[int, float]]] = {}
         self._wait: dict[tuple[str, int], float] = {}
