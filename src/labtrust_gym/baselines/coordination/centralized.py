@@ -88,8 +88,8 @@ class AssignmentDispatcher(Dispatcher):
             v.set_plan(rows[i][0].aid, jobs[k].plan())
             self.assignments += 1
 
-    def stat_call(self, v: StepView, aid: str) -> Plan | None:
-        return None  # STAT jobs are in the assignment, with the highest urgency
+    def stat_calls(self, v: StepView) -> dict[str, Plan]:
+        return {}  # STAT jobs are in the assignment, with the highest urgency
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         return v.mem.plans.get(runner.aid)

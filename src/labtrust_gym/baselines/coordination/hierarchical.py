@@ -125,8 +125,8 @@ class HubDispatcher(Dispatcher):
         self._join(m, site, dst)
         self.moves += 1
 
-    def stat_call(self, v: StepView, aid: str) -> Plan | None:
-        return None
+    def stat_calls(self, v: StepView) -> dict[str, Plan]:
+        return {}  # STAT jobs go first in every controller's list
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         return v.mem.plans.get(runner.aid)

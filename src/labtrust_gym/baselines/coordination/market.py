@@ -125,8 +125,8 @@ class ContractNetDispatcher(Dispatcher):
         else:
             status[aid] = (m, a, (t0 + m.dist(v, here, job.zone), job.zone))
 
-    def stat_call(self, v: StepView, aid: str) -> Plan | None:
-        return None  # STAT jobs are auctioned first
+    def stat_calls(self, v: StepView) -> dict[str, Plan]:
+        return {}  # STAT jobs are auctioned first
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         plan = v.mem.plans.get(runner.aid)

@@ -40,5 +40,5 @@ class PrivateDispatcher(Dispatcher):
             out["con:" + plan.cid] = m.aid
         return out
 
-    def stat_call(self, v: StepView, aid: str) -> Plan | None:
-        return None  # nobody hands out STAT calls: each agent ranks STAT work first
+    def stat_calls(self, v: StepView) -> dict[str, Plan]:
+        return {}  # nobody hands out STAT calls: each agent ranks STAT work first

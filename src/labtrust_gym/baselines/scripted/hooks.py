@@ -37,6 +37,15 @@ class Dispatcher:
     #: Decentralized dispatchers set this: agents do not see each other's plans and
     #: claims, only what the method lets them learn.
     private = False
+    #: Whether idle runners with equal idle keys may be skipped after the first (see
+    #: ``RoleAgent.idle_key``); a dispatcher with per-runner state adds it via
+    #: :meth:`idle_extra`.
+    memo_runners = True
+
+    def idle_extra(self, v: StepView, aid: str) -> Any:
+        """Per-runner dispatcher state that makes runners decide differently (None: never
+        skip this runner)."""
+        return ()
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
         self.team = team
@@ -47,8 +56,9 @@ class Dispatcher:
     def begin_member(self, v: StepView, m: Any) -> None:
         """Called before each agent decides (decentralized methods reset its knowledge)."""
 
-    def stat_call(self, v: StepView, aid: str) -> Plan | None:
-        return self.team.stat_calls(v).get(aid)
+    def stat_calls(self, v: StepView) -> dict[str, Plan]:
+        """STAT fetches handed to runners this step (computed once, on first need)."""
+        return self.team.stat_calls(v)
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         return runner.default_trip(v, a, z)

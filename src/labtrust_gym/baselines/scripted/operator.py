@@ -113,6 +113,10 @@ class Operator(RoleAgent):
         super().__init__(agent_id, role, home, team)
         self.zones: list[str] = [home]  # extended by the team at reset
 
+    def idle_key(self, v: StepView, a: Any) -> tuple[Any, ...] | None:
+        key = super().idle_key(v, a)
+        return None if key is None else (*key, tuple(self.zones))
+
     def my_devices(self, v: StepView, zone: str) -> list[Any]:
         devs = v.e.devices
         return [devs[d] for d in v.st.by_zone.get(zone, ()) if devs[d].device_type in self.types]

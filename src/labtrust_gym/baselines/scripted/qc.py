@@ -24,6 +24,9 @@ class QC(RoleAgent):
     covers it, the QC officer calibrates it itself.
     """
 
+    def idle_key(self, v: StepView, a: Any) -> tuple[Any, ...] | None:
+        return None  # each QC agent has its own analyzers and QC timetable
+
     def decide(self, v: StepView, a: Any) -> dict[str, Any] | None:
         z = a.zone
         mem = v.mem

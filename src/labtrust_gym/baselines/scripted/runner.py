@@ -33,6 +33,15 @@ class Runner(RoleAgent):
         signers = team.params.get("signers")
         self.custody = signers is None or agent_id in signers
 
+    def idle_key(self, v: StepView, a: Any) -> tuple[Any, ...] | None:
+        team = v.team
+        if a.carrying or self.aid in v.mem.plans or not team.dispatcher.memo_runners:
+            return None
+        extra = team.dispatcher.idle_extra(v, self.aid)
+        if extra is None or team.stat_call(v, self.aid) is not None:
+            return None
+        return (Runner, a.zone, self.home, self.site, self.custody, self.linger, extra)
+
     def decide(self, v: StepView, a: Any) -> dict[str, Any] | None:
         z, e, aid = a.zone, v.e, self.aid
         door = self.close_door(v, a)

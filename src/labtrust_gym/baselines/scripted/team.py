@@ -110,6 +110,9 @@ class ScriptedTeam:
         members.sort(key=lambda m: (order.get(type(m), len(_ORDER)), m.aid))
         self.members = members
         self.runners = [m for m in members if isinstance(m, Runner)]
+        self.runners_by_site: dict[str, list[Runner]] = {}
+        for r in self.runners:
+            self.runners_by_site.setdefault(r.site, []).append(r)
         self.runner_ids = [m.aid for m in self.runners]
         self.carrier_ids = [m.aid for m in members if engine.agents[m.aid].capacity > 0]
         self._cover(engine)
@@ -168,15 +171,22 @@ class ScriptedTeam:
         disp.begin_step(v)
         out: dict[str, dict[str, Any]] = {}
         agents = engine.agents
+        idle: set[tuple[Any, ...]] = set()
+        private = disp.private
         for m in self.members:
             a = agents.get(m.aid)
             if a is None or a.zone is None:
                 continue
-            if disp.private:
+            key = None if private else m.idle_key(v, a)
+            if key is not None and key in idle:
+                continue
+            if private:
                 disp.begin_member(v, m)
             action = m.decide(v, a)
             if action is not None:
                 out[m.aid] = action
+            elif key is not None:
+                idle.add(key)
         disp.end_step(v, out)
         return out
 
@@ -196,7 +206,10 @@ class ScriptedTeam:
 
     def stat_call(self, v: StepView, aid: str) -> Plan | None:
         """The STAT fetch the dispatcher gives runner ``aid`` this step, if any."""
-        return self.dispatcher.stat_call(v, aid)
+        calls = v._cache.get("stat_map")
+        if calls is None:
+            calls = v._cache["stat_map"] = self.dispatcher.stat_calls(v)
+        return calls.get(aid)
 
     def trip_for(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         """The trip the dispatcher gives a free runner (None: nothing to fetch)."""
@@ -278,11 +291,10 @@ class ScriptedTeam:
                         calls.setdefault(owner, Plan(zone, (s.specimen_id,)))
                         continue
                     best = None
-                    for m in self.runners:
+                    for m in self.runners_by_site.get(site, ()):
                         a = agents[m.aid]
                         if (
-                            m.site != site
-                            or a.zone is None
+                            a.zone is None
                             or m.aid in calls
                             or len(a.carrying) >= a.capacity
                             or any(v.rank(specs[x]) == 0 for x in a.carrying)
