@@ -6,7 +6,6 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from labtrust_gym.baselines.coordination.jobs import Job, free_runners, site_jobs
 from labtrust_gym.baselines.coordination.team_method import TeamMethod
@@ -79,6 +78,8 @@ class AssignmentDispatcher(Dispatcher):
         return cost
 
     def assign(self, v: StepView, free: list[tuple[Any, Any]], jobs: list[Job]) -> None:
+        from scipy.optimize import linear_sum_assignment  # slow import: only when used
+
         rows = self.candidates(free, len(jobs))
         cost = self.cost_matrix(v, rows, jobs)
         ri, ci = linear_sum_assignment(cost)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from typing import Any
 
@@ -50,6 +51,9 @@ class GossipDispatcher(PrivateDispatcher):
         self.received = 0
         self.lost = 0
         self.moves: dict[str, int] = {}  # moves made under the current claim
+        # Digest of the message sequence each runner absorbed: runners with equal digests
+        # know the same claims (lets the team skip idle look-alikes).
+        self.digest: dict[str, int] = {aid: 0 for aid in self.peers}
         self.stale = 0
 
     def _send(self, aid: str, msg_type: str, payload: dict[str, Any], v: StepView) -> None:
@@ -75,6 +79,10 @@ class GossipDispatcher(PrivateDispatcher):
 
     def _absorb(self, aid: str, msgs: list[Any], v: StepView) -> None:
         known = self.known[aid]
+        d = self.digest[aid]
+        for msg in msgs:
+            d = zlib.crc32(msg.seq.to_bytes(8, "little"), d)
+        self.digest[aid] = d
         for msg in msgs:
             self.received += 1
             keys = msg.payload.get("keys") or ()
@@ -101,6 +109,11 @@ class GossipDispatcher(PrivateDispatcher):
                 v.set_plan(aid, None)
                 self._release(aid, v)
 
+    def idle_extra(self, v: StepView, aid: str) -> Any:
+        if aid in self.mine:
+            return None
+        return self.digest.get(aid, 0)
+
     def knowledge(self, v: StepView, m: Any) -> dict[str, str]:
         out = super().knowledge(v, m)
         known = self.known.get(m.aid)
@@ -118,6 +131,7 @@ class GossipDispatcher(PrivateDispatcher):
         if plan is None:
             return None
         keys = _keys(plan)
+        v.claims.update(plan.sids)  # runners standing in the same room hear each other
         if keys and (aid not in self.mine or self.mine[aid][0] != keys):
             if aid in self.mine:
                 self._release(aid, v)

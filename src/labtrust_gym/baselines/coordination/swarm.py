@@ -22,7 +22,8 @@ class StigmergyDispatcher(PrivateDispatcher):
     dock count as STAT-weighted loads) and exchanges ``diffusion`` of itself with its
     neighbours, so work is smelled from afar. A free runner with nothing to pick up here
     moves to the neighbour with the strongest field if it exceeds its personal response
-    threshold (drawn once per episode from the seed), and marks that zone by removing
+    threshold (one of eight levels between ``threshold``, drawn once per episode from the
+    seed), and marks that zone by removing
     ``footprint`` from it, so the next runners spread elsewhere. Runners never learn each
     other's plans; co-located runners split the tubes by the ownership convention.
     """
@@ -45,7 +46,9 @@ class StigmergyDispatcher(PrivateDispatcher):
         super().reset(team, engine, seed)
         rng = stream(seed, "policy")
         lo, hi = self.threshold
-        self.theta = {m.aid: float(rng.uniform(lo, hi)) for m in team.runners}
+        # Eight threshold levels: agents of one level and place behave alike, so the team
+        # can skip idle look-alikes (see RoleAgent.idle_key).
+        self.theta = {m.aid: lo + (hi - lo) * int(rng.integers(8)) / 7.0 for m in team.runners}
         self.field: dict[str, float] = defaultdict(float)
         self.adj = engine.world.adjacency
         self.moves = 0
@@ -75,6 +78,9 @@ class StigmergyDispatcher(PrivateDispatcher):
             for nb in nbs:
                 new[nb] += share
         self.field = new
+
+    def idle_extra(self, v: StepView, aid: str) -> Any:
+        return self.theta.get(aid)
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         best: tuple[float, str] | None = None

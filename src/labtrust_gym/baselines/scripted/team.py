@@ -177,7 +177,7 @@ class ScriptedTeam:
             a = agents.get(m.aid)
             if a is None or a.zone is None:
                 continue
-            key = None if private else m.idle_key(v, a)
+            key = m.idle_key(v, a)
             if key is not None and key in idle:
                 continue
             if private:
