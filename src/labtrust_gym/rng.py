@@ -26,6 +26,7 @@ STREAMS: dict[str, int] = {
     "scale": 10,
     "injection": 11,
     "insider": 12,
+    "backlog": 13,
 }
 
 

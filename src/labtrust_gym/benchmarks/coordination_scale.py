@@ -6,14 +6,30 @@ network in memory — sites ``SITE_001...`` each with a zone graph, devices
 ``role_mix``, transport routes between sites, and a seeded arrival schedule — and returns
 an initial state whose ``effective_policy`` carries the layout, so the engine reads no
 file. The layout depends only on the config; the specimens depend on the seed.
+
+``corridor_capacity`` makes the corridors narrow: every edge touching a site's CORRIDOR
+zone gets that ``capacity`` (agents in transit at once, both directions; see
+``engine/actions_zones.py``). ``backlog_min`` warm-starts the lab: the specimens a site's
+stream would have brought in the ``backlog_min`` minutes before t=0 are already in the
+lab at t=0, accessioned (ACCEPTED) and, where their panel needs it, centrifuged, waiting
+in the site's PREANALYTICS zone for aliquoting and analysis. Each site holds
+``max(1, round(rate_per_min * backlog_min))`` of them (the expected count of its stream
+over the window; at least one, so a backlog is never empty by chance) with arrival times
+uniform over the window (a Poisson stream conditioned on its count) and priorities,
+panels and collection lags drawn from the arrivals' mixes, from the ``backlog`` RNG
+stream. Their ``arrival_t`` is negative, so turnaround counts from the true arrival.
+Backlog tubes carry no acceptance defect: they already passed accessioning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from labtrust_gym.benchmarks.arrivals import generate_arrivals
 from labtrust_gym.config import policy_path
@@ -59,6 +75,7 @@ _HOME = {
     "ROLE_SUPERVISOR": "OFFICE",
     "ROLE_CLINICAL_SCIENTIST": "OFFICE",
 }
+_COLLECTION_LAG_S = (300.0, 1800.0)  # seconds from collection to arrival at reception
 _DEVICE_ZONE = {"centrifuge": "PREANALYTICS", "aliquoter": "PREANALYTICS", "analyzer": "ANALYTICS"}
 
 
@@ -76,6 +93,8 @@ class CoordinationScaleConfig:
     partner_id: str | None = None
     config_id: str | None = None
     description: str = ""
+    corridor_capacity: int | None = None
+    backlog_min: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(
@@ -118,6 +137,19 @@ class CoordinationScaleConfig:
             raise ConfigError(
                 f"timing_mode must be 'explicit' or 'simulated', got {self.timing_mode!r}"
             )
+        cap = self.corridor_capacity
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ConfigError(
+                f"corridor_capacity must be an int >= 1 (or null: unlimited), got {cap!r}"
+            )
+        bl = self.backlog_min
+        if (
+            isinstance(bl, bool)
+            or not isinstance(bl, (int, float))
+            or not math.isfinite(bl)
+            or bl < 0
+        ):
+            raise ConfigError(f"backlog_min must be a number of minutes >= 0, got {bl!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], config_id: str | None = None) -> CoordinationScaleConfig:
@@ -207,7 +239,10 @@ def generate_scaled_initial_state(
                 }
             )
         for a, b, t in _EDGES:
-            edges.append({"a": f"Z_{tag}_{a}", "b": f"Z_{tag}_{b}", "travel_s": t})
+            edge: dict[str, Any] = {"a": f"Z_{tag}_{a}", "b": f"Z_{tag}_{b}", "travel_s": t}
+            if scale.corridor_capacity is not None and "CORRIDOR" in (a, b):
+                edge["capacity"] = scale.corridor_capacity
+            edges.append(edge)
     devices = []
     site_types: list[set[str]] = [set() for _ in sites]
     for dtype in sorted(scale.num_devices_per_type):
@@ -292,7 +327,14 @@ def generate_scaled_initial_state(
         tube_types=pol["test_catalogue"]["tube_types"],
         sites=site_map,
         defect_rate=0.02,
-        collection_lag_s=(300.0, 1800.0),
+        collection_lag_s=_COLLECTION_LAG_S,
+    )
+    backlog = _backlog(
+        streams,
+        stream(seed, "backlog"),
+        panels=panels,
+        zones={site: f"Z_S{i + 1:03d}_PREANALYTICS" for i, site in enumerate(sites)},
+        minutes=float(scale.backlog_min),
     )
     effective_policy = {
         "zone_layout": {
@@ -316,12 +358,62 @@ def generate_scaled_initial_state(
         "agents": [
             {"agent_id": a["agent_id"], "role": a["role"], "zone": a["zone"]} for a in agents
         ],
+        "specimens": backlog,
         "arrival_schedule": arrivals,
         "schedule": [],
         "timing_mode": scale.timing_mode,
         "effective_policy": effective_policy,
         "_scale_config_sanitized": scale.sanitized(),
     }
+
+
+def _backlog(
+    streams: list[dict[str, Any]],
+    rng: np.random.Generator,
+    *,
+    panels: dict[str, Any],
+    zones: dict[str, str],
+    minutes: float,
+) -> list[dict[str, Any]]:
+    """Initial specimens of the warm-start backlog (see the module docstring)."""
+    window = minutes * 60.0
+    if window <= 0:
+        return []
+    out: list[tuple[float, int, dict[str, Any]]] = []
+    n = 0
+    for si, st in enumerate(streams):
+        site = st["site_id"]
+        count = max(1, round(float(st["rate_per_min"]) * minutes))
+        times = np.sort(rng.uniform(-window, 0.0, size=count))
+        tag = "".join(ch for ch in site.split("_", 1)[-1] if ch.isalnum())[:6]
+        zone = zones[site]
+        for t in times:
+            plist = _pick(rng, st["panel_mix"]).split("+")
+            prio = _pick(rng, st["priority_mix"])
+            lag = float(rng.uniform(*_COLLECTION_LAG_S))
+            n += 1
+            ts = round(float(t), 1) + 0.0  # + 0.0: never -0.0
+            spec: dict[str, Any] = {
+                "specimen_id": f"B{tag}{n:05d}",
+                "site_id": site,
+                "zone": zone,
+                "panels": plist,
+                "priority": prio,
+                "status": "ACCEPTED",
+                "arrival_t": ts,
+                "collected_t": round(ts - lag, 1),
+            }
+            if any(panels[p]["needs_centrifuge"] for p in plist):
+                spec["centrifuged"] = True
+            out.append((ts, si * 10**7 + n, spec))
+    out.sort(key=lambda x: (x[0], x[1]))
+    return [x[2] for x in out]
+
+
+def _pick(rng: np.random.Generator, mix: dict[str, float]) -> str:
+    keys = list(mix)
+    p = np.asarray([float(mix[k]) for k in keys])
+    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
 
 
 def scale_state_digest(initial_state: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import re
 from typing import Any
 
@@ -29,7 +30,14 @@ _DEFAULT_HIDDEN = {
 class SpecimenActions(EngineBase):
     # ---------------------------------------------------------------- creation ---------
     def _validate_spec(self, spec: Any) -> tuple[str, list[str], str, str, str, str, str]:
-        """Check a specimen spec; returns (id, panels, tube, analyzer type, site, zone, prio)."""
+        """Check a specimen spec; returns (id, panels, tube, analyzer type, site, zone, prio).
+
+        Optional fields besides site, zone and priority: ``status`` (initial specimens that
+        are already accessioned), ``centrifuged: true`` (already spun: only with status
+        ACCEPTED and a panel that needs a centrifuge), ``arrival_t`` and ``collected_t``
+        (finite seconds; negative means before the episode began, so turnaround and
+        stability count from the true times).
+        """
         w = self.world
         if not isinstance(spec, dict):
             raise ConfigError(f"specimen spec {spec!r} is not a mapping")
@@ -66,11 +74,38 @@ class SpecimenActions(EngineBase):
             raise ConfigError(
                 f"specimen {sid}: priority {prio!r} is not one of {', '.join(w.priorities)}"
             )
+        for name in ("arrival_t", "collected_t"):
+            if name not in spec:
+                continue
+            v = spec[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(
+                    f"specimen {sid}: {name} must be a finite number of seconds (negative: "
+                    f"before the episode started), got {v!r}"
+                )
+        spun = spec.get("centrifuged", False)
+        if not isinstance(spun, bool):
+            raise ConfigError(f"specimen {sid}: centrifuged must be true or false, got {spun!r}")
+        if spun:
+            status = spec.get("status", "ARRIVED")
+            if status != "ACCEPTED":
+                raise ConfigError(
+                    f"specimen {sid}: centrifuged: true needs status ACCEPTED (a tube is spun "
+                    f"only after it was accepted at accessioning), got status {status!r}"
+                )
+            if not any(w.panels[p]["needs_centrifuge"] for p in panels):
+                raise ConfigError(
+                    f"specimen {sid}: centrifuged: true, but its panels {panels} need no "
+                    "centrifuge; drop the field"
+                )
         return sid, panels, tube, atypes.pop(), site, zone, prio
 
-    def _add_specimen(self, spec: dict[str, Any], t: float, *, emit: bool) -> SpecimenState:
+    def _add_specimen(self, spec: dict[str, Any], t: float | None, *, emit: bool) -> SpecimenState:
+        """Add a specimen arriving at ``t`` (None: the spec's ``arrival_t``, default 0)."""
         w = self.world
         sid, panels, tube, atype, site, zone, prio = self._validate_spec(spec)
+        if t is None:
+            t = float(spec.get("arrival_t", 0.0))
         if sid in self.specimens:
             raise ConfigError(f"specimen {sid} appears twice in the initial state / schedule")
         lag = float(self.specimen_defaults.get("collection_lag_s", 0.0))
@@ -94,6 +129,7 @@ class SpecimenActions(EngineBase):
             needs_centrifuge=any(w.panels[p]["needs_centrifuge"] for p in panels),
             needs_aliquot=any(w.panels[p]["needs_aliquot"] for p in panels),
             analyzer_type=atype,
+            centrifuged=bool(spec.get("centrifuged", False)),
             pending_panels=list(panels),
             expires_t=collected + float(stab["max_age_s"]),
             hidden=hidden,

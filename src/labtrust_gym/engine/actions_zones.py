@@ -1,10 +1,19 @@
-"""Movement, doors, the door alarm and the kill switch."""
+"""Movement, corridor capacity, doors, the door alarm and the kill switch.
+
+An edge of the zone layout may carry a ``capacity``: the most agents in transit along it
+at once, both directions together. ``edge_load`` (keyed by the sorted zone pair) counts the
+agents in transit on each edge: +1 when a MOVE starts, -1 on AGENT_ARRIVE; an edge with
+nobody on it has no entry. A MOVE onto a full edge is BLOCKED with ``EDGE_CONGESTED``
+(checked after RBAC, frozen zones and doors).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from labtrust_gym.engine.base import Blocked, EngineBase, arg_str
+from labtrust_gym.engine.world import edge_key
+from labtrust_gym.errors import UnknownIdError
 
 __all__ = ["ZoneActions"]
 
@@ -29,7 +38,15 @@ class ZoneActions(EngineBase):
             door = self.doors[door_id]
             if door.kind == "restricted" and not door.open:
                 raise Blocked("DOOR_CLOSED")
-        agent.from_zone = agent.zone
+        here = agent.zone
+        key = (here, to) if here <= to else (to, here)
+        load = self.edge_load
+        n = load.get(key, 0)
+        cap = w.edge_capacity.get(key)
+        if cap is not None and n >= cap:
+            raise Blocked("EDGE_CONGESTED")
+        load[key] = n + 1
+        agent.from_zone = here
         agent.zone = None
         agent.transit_to = to
         agent.arrive_t = self.now + travel
@@ -42,7 +59,29 @@ class ZoneActions(EngineBase):
             return
         agent.zone = zone
         agent.transit_to = None
+        src = agent.from_zone
+        key = (src, zone) if src <= zone else (zone, src)
+        load = self.edge_load
+        n = load.get(key, 0) - 1
+        if n > 0:
+            load[key] = n
+        else:
+            load.pop(key, None)
         self._emit("AGENT_ARRIVED")
+
+    def edge_free(self, a: str, b: str) -> int | None:
+        """Agents that may still enter the edge ``a - b`` now (None: unlimited). Read-only.
+
+        Raises UnknownIdError if ``a`` and ``b`` are not adjacent zones.
+        """
+        w = self.world
+        if b not in w.adjacency.get(a, ()):
+            raise UnknownIdError(f"no edge {a!r} - {b!r} in the zone layout")
+        key = edge_key(a, b)
+        cap = w.edge_capacity.get(key)
+        if cap is None:
+            return None
+        return max(0, cap - self.edge_load.get(key, 0))
 
     def _door_for(self, agent: Any, args: dict[str, Any]) -> Any:
         did = arg_str(args, "door_id")

@@ -67,6 +67,7 @@ class EngineBase:
     consignments: dict[str, Any]
     tokens: dict[str, Any]
     frozen_zones: set[str]
+    edge_load: dict[tuple[str, str], int]
     inventory: dict[str, dict[str, int]]
     work_ids: set[str]
     downtime: bool

@@ -50,7 +50,7 @@ from labtrust_gym.engine.state import (
     SpecimenState,
     Token,
 )
-from labtrust_gym.engine.world import CompiledWorld, compile_world
+from labtrust_gym.engine.world import CompiledWorld, compile_world, edge_key
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.policy.loader import PolicyBundle, load_policy
 from labtrust_gym.rng import stream
@@ -72,6 +72,7 @@ _STATE_FIELDS = (
     "consignments",
     "tokens",
     "frozen_zones",
+    "edge_load",
     "downtime",
     "forensic_frozen",
     "work_ids",
@@ -82,6 +83,8 @@ _STATE_FIELDS = (
     "strict_signatures",
     "specimen_defaults",
 )
+#: State fields that are flat dicts of immutable keys and values: copied with ``dict()``.
+_FLAT_FIELDS = frozenset({"edge_load"})
 _RNG_NAMES = ("values", "service", "faults", "transport", "misc")
 
 
@@ -175,6 +178,8 @@ class LabEngine(
         self._heap: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._counters: dict[str, int] = {"run": 0, "work": 0}
         self.frozen_zones: set[str] = set()
+        # sorted zone pair -> agents in transit on that edge (no entry when none).
+        self.edge_load: dict[tuple[str, str], int] = {}
         self.downtime = bool(init.get("downtime", False))
         self.forensic_frozen = False
         self.work_ids: set[str] = set()
@@ -249,7 +254,7 @@ class LabEngine(
         self.tokens: dict[str, Token] = {}
 
         for spec in init.get("specimens", []):
-            self._add_specimen(spec, float(spec.get("arrival_t", 0.0)), emit=False)
+            self._add_specimen(spec, None, emit=False)
         seen = set(self.specimens)
         for item in init.get("arrival_schedule", []):
             if not isinstance(item, dict) or not isinstance(item.get("t_s"), (int, float)):
@@ -553,8 +558,8 @@ class LabEngine(
         """Read state without changing it. Returns plain, JSON-ready copies.
 
         ``kind``: summary, now, agent, agents, specimen, specimens, device, devices, queue,
-        result, results, token, tokens, door, doors, consignment, zone, frozen_zones,
-        inventory, audit.
+        result, results, token, tokens, door, doors, consignment, zone, edges (``ident``: a
+        zone, to keep only its edges), frozen_zones, inventory, key, audit.
         """
         from labtrust_gym.engine.query import run_query
 
@@ -570,7 +575,10 @@ class LabEngine(
     # ------------------------------------------------------------------- checkpoints ---
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume this episode exactly (deep copy)."""
-        state = {name: copy.deepcopy(getattr(self, name)) for name in _STATE_FIELDS}
+        state: dict[str, Any] = {}
+        for name in _STATE_FIELDS:
+            value = getattr(self, name)
+            state[name] = dict(value) if name in _FLAT_FIELDS else copy.deepcopy(value)
         state["rng"] = {n: g.bit_generator.state for n, g in self.rng.items()}
         state["audit"] = self.audit.state_dict()
         state["keys"] = self.keys.state_dict()
@@ -588,7 +596,18 @@ class LabEngine(
         init = copy.deepcopy(state["initial_state"])
         self.reset(init, state["seed"])
         for name in _STATE_FIELDS:
+            if name in _FLAT_FIELDS:
+                if name in state:  # immutable keys and values: a dict copy is a deep copy
+                    setattr(self, name, dict(state[name]))
+                continue
             setattr(self, name, copy.deepcopy(state[name]))
+        if "edge_load" not in state:
+            # A checkpoint from before corridor capacities: count the agents in transit.
+            self.edge_load = {}
+            for a in self.agents.values():
+                if a.transit_to is not None and a.from_zone is not None:
+                    key = edge_key(a.from_zone, a.transit_to)
+                    self.edge_load[key] = self.edge_load.get(key, 0) + 1
         for n, st in state["rng"].items():
             self.rng[n].bit_generator.state = st
         self.audit.load_state_dict(state["audit"])

@@ -42,6 +42,32 @@ def _device(engine: Any, dev: Any) -> dict[str, Any]:
     return d
 
 
+def _edges(engine: Any, zone: str | None) -> dict[str, dict[str, Any]]:
+    """Edges keyed ``"A-B"`` (sorted zone pair): travel, capacity, load and free places.
+
+    ``zone`` keeps only the edges touching that zone.
+    """
+    w = engine.world
+    if zone is not None:
+        _one(w.zones, zone, "zone")
+    out: dict[str, dict[str, Any]] = {}
+    for a in sorted(w.adjacency):
+        for b, travel in sorted(w.adjacency[a].items()):
+            if b < a or (zone is not None and zone not in (a, b)):
+                continue
+            cap = w.edge_capacity.get((a, b))
+            load = engine.edge_load.get((a, b), 0)
+            out[f"{a}-{b}"] = {
+                "a": a,
+                "b": b,
+                "travel_s": travel,
+                "capacity": cap,
+                "load": load,
+                "free": None if cap is None else max(0, cap - load),
+            }
+    return out
+
+
 def run_query(engine: Any, kind: str, ident: str | None = None, **filters: Any) -> Any:
     hidden = bool(filters.pop("include_hidden", False))
     drop_spec: tuple[str, ...] = () if hidden else ("hidden",)
@@ -113,6 +139,8 @@ def run_query(engine: Any, kind: str, ident: str | None = None, **filters: Any) 
             ),
             "devices": sorted(d for d, v in engine.devices.items() if v.zone == ident),
         }
+    if kind == "edges":
+        return _edges(engine, ident)
     if kind == "frozen_zones":
         return sorted(engine.frozen_zones)
     if kind == "inventory":
@@ -145,6 +173,7 @@ QUERY_KINDS = (
     "doors",
     "consignment",
     "zone",
+    "edges",
     "frozen_zones",
     "inventory",
     "key",

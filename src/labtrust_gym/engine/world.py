@@ -1,7 +1,8 @@
 """The static world of an episode, compiled once at reset from the policy.
 
 Policy documents become dicts and frozensets indexed the way the hot path asks for them:
-adjacency with travel times, doors per edge, RBAC as sets, reason codes and emits as sets.
+adjacency with travel times, doors per edge, corridor capacities per edge (keyed by the
+sorted zone pair), RBAC as sets, reason codes and emits as sets.
 ``effective_policy`` from the initial state (generated scenarios) is merged over the
 bundle first, so a scaled scenario needs no file I/O.
 """
@@ -14,7 +15,12 @@ from typing import Any
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.policy.loader import PolicyBundle, merge_overlay, thaw
 
-__all__ = ["CompiledWorld", "RoleSpec", "compile_world"]
+__all__ = ["CompiledWorld", "RoleSpec", "compile_world", "edge_key"]
+
+
+def edge_key(a: str, b: str) -> tuple[str, str]:
+    """The key of the undirected edge ``a - b``: the zone pair in sorted order."""
+    return (a, b) if a <= b else (b, a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,9 @@ class CompiledWorld:
     zones: dict[str, dict[str, Any]]  # zone_id -> {site_id, kind, name}
     adjacency: dict[str, dict[str, float]]  # zone -> {neighbour: travel_s}
     edge_door: dict[tuple[str, str], str]  # (a, b) both orders -> door_id
+    # sorted (a, b) -> most agents in transit on the edge at once (both directions); an
+    # edge without an entry is unlimited.
+    edge_capacity: dict[tuple[str, str], int]
     doors: dict[str, dict[str, Any]]
     zone_doors: dict[str, list[str]]
     sites: dict[str, dict[str, Any]]
@@ -78,6 +87,7 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
     zones = {z["zone_id"]: {k: v for k, v in z.items() if k != "zone_id"} for z in zl["zones"]}
     adjacency: dict[str, dict[str, float]] = {z: {} for z in zones}
     edge_door: dict[tuple[str, str], str] = {}
+    edge_capacity: dict[tuple[str, str], int] = {}
     for e in zl.get("edges", []):
         a, b, t = e["a"], e["b"], float(e["travel_s"])
         for x in (a, b):
@@ -88,6 +98,15 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
         if e.get("door_id"):
             edge_door[(a, b)] = e["door_id"]
             edge_door[(b, a)] = e["door_id"]
+        cap = e.get("capacity")
+        if cap is not None:
+            # Generated layouts (effective_policy) bypass the schema: check here too.
+            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+                raise ConfigError(
+                    f"zone_layout edge {a}-{b}: capacity must be an integer >= 1 "
+                    f"(omit it for an unlimited edge), got {cap!r}"
+                )
+            edge_capacity[edge_key(a, b)] = cap
     doors = {d["door_id"]: d for d in zl.get("doors", [])}
     zone_doors: dict[str, list[str]] = {z: [] for z in zones}
     for d in doors.values():
@@ -133,6 +152,7 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
         zones=zones,
         adjacency=adjacency,
         edge_door=edge_door,
+        edge_capacity=edge_capacity,
         doors=doors,
         zone_doors=zone_doors,
         sites=sites,
