@@ -75,7 +75,7 @@ def test_new_fields_load_from_a_dict_and_default_to_off() -> None:
 
 
 def test_presets_set_narrow_corridors_and_a_backlog() -> None:
-    assert load_scale_config_by_id(None, "corridor_heavy").corridor_capacity == 4
+    assert load_scale_config_by_id(None, "corridor_heavy").corridor_capacity == 2
     for preset in ("coord_scale_default", "small_smoke", "small_8", "hospital_network_10k"):
         cfg = load_scale_config_by_id(None, preset)
         assert cfg.corridor_capacity is None, preset

@@ -37,6 +37,9 @@ class AssignmentDispatcher(Dispatcher):
         for m in team.runners:
             self.by_site[m.site].append(m)
         self.assignments = 0
+        from scipy.optimize import linear_sum_assignment  # slow import: only when used
+
+        self.solve = linear_sum_assignment
 
     def urgency(self, v: StepView, job: Job) -> float:
         """Seconds of travel worth spending on ``job``: STAT bonus plus deadline pressure
@@ -78,11 +81,9 @@ class AssignmentDispatcher(Dispatcher):
         return cost
 
     def assign(self, v: StepView, free: list[tuple[Any, Any]], jobs: list[Job]) -> None:
-        from scipy.optimize import linear_sum_assignment  # slow import: only when used
-
         rows = self.candidates(free, len(jobs))
         cost = self.cost_matrix(v, rows, jobs)
-        ri, ci = linear_sum_assignment(cost)
+        ri, ci = self.solve(cost)
         for i, k in zip(ri.tolist(), ci.tolist(), strict=True):
             if cost[i, k] >= 1e8:
                 continue
