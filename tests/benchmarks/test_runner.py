@@ -135,3 +135,37 @@ def test_tasks_run_from_a_policy_dir_with_any_name(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     res = run_benchmark("coord_scale", 1, 0)
     assert res["episodes"][0]["metrics"]["throughput"] > 0
+
+
+def test_injection_flag_params_and_coordination_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run-benchmark", "--task", "coord_risk", "--injection", "INJ-NOPE-001"]) == 2
+    err = capsys.readouterr().err
+    assert "INJ-NOPE-001" in err and "INJ-NET-PARTITION-001" in err  # lists the known ids
+    argv = ["run-benchmark", "--task", "throughput_sla", "--injection", "INJ-NET-DELAY-001"]
+    assert main(argv) == 2
+    assert "coord_risk" in capsys.readouterr().err
+    out = tmp_path / "r.json"
+    argv = ["run-benchmark", "--task", "coord_risk", "--scale", "small_smoke",
+            "--injection", "INJ-ID-SPOOF-001", "--out", str(out)]
+    assert main(argv) == 0
+    res = json.loads(out.read_text())
+    validate_results(res)
+    assert res["injection"] == "INJ-ID-SPOOF-001"
+    m = res["episodes"][0]["metrics"]
+    assert m["injection_id"] == "INJ-ID-SPOOF-001"
+    assert m["injection.attempts"] > 0 and m["injection.accepted"] == 0
+    assert m["blocked_by_reason_code"]["SIG_KEY_AGENT_MISMATCH"] > 0
+    for k in ("comm.msg_count", "comm.p95_latency_ms", "comm.drop_rate",
+              "comm.partition_events", "coordination.stale_action_rate"):
+        assert k in m
+    # params={"injection": ID} is the same thing; the default stays the device fault.
+    by_params = run_benchmark("coord_risk", 1, 0, scale="small_smoke",
+                              params={"injection": "INJ-COLLUSION-001"})
+    assert by_params["episodes"][0]["metrics"]["injection_id"] == "INJ-COLLUSION-001"
+    default = run_benchmark("coord_risk", 1, 0, scale="small_smoke")
+    assert default["injection"] == "INJ-DEVICE-FAULT-001"
+    assert default["episodes"][0]["metrics"]["injection.device_faults"] == 1
+    plain = run_benchmark("throughput_sla", 1, 0, controller="random")
+    assert "comm.msg_count" not in plain["episodes"][0]["metrics"]  # no bus without coordination

@@ -11,21 +11,36 @@ Definitions (all from engine state and the env's step accounting, never from age
   (released, or whose deadline passed before the episode ended). Overall and per priority.
 * ``violations_by_invariant`` counts actual violations only; ``blocked_by_reason_code``
   counts BLOCKED actions.
+
+Coordination runs (:func:`coordination_metrics`) add the message bus's telemetry
+(``comm.msg_count``, ``comm.delivered``, ``comm.dropped``, ``comm.drop_rate``,
+``comm.p50_latency_ms``, ``comm.p95_latency_ms``, ``comm.partition_events``,
+``comm.reordered``, ``bus.rejected_by_reason``...; see
+:meth:`labtrust_gym.coordination.network.NetworkModel.telemetry`) and
+``coordination.stale_action_rate``: ``stale_actions / actions`` of the coordinated agents
+(the coordination method's, else the scripted or random team's; actions an injection
+replaced are not theirs). ``stale_actions`` is the method's own count when its
+``telemetry()`` reports ``stale_actions``, else the number of those actions BLOCKED with a
+stale-view reason code (``stale_view_reason_codes`` of the network policy).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from labtrust_gym.engine.canonical import canonical_json
 from labtrust_gym.errors import RegistryError
 from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
 
 __all__ = [
     "compute_episode_metrics",
+    "coordination_metrics",
+    "StaleActionTally",
     "turnaround_by_priority",
     "mean_ci95",
     "summarize_episodes",
@@ -215,6 +230,47 @@ def compute_episode_metrics(
         m["wall_s"] = round(wall_s, 4)
         m["agent_steps_per_s"] = round(steps * n_agents / wall_s, 1) if wall_s > 0 else None
     return m
+
+
+class StaleActionTally:
+    """Actions of the coordinated agents and those blocked under a stale view."""
+
+    def __init__(self, codes: frozenset[str]) -> None:
+        self.codes = codes
+        self.actions = 0
+        self.stale = 0
+
+    def add(self, results: dict[str, Any], agents: Iterable[str]) -> None:
+        """Count the step results of ``agents`` (engine ids)."""
+        codes = self.codes
+        for aid in agents:
+            r = results.get(aid)
+            if r is None:
+                continue
+            self.actions += 1
+            if r["status"] == "BLOCKED" and r["blocked_reason_code"] in codes:
+                self.stale += 1
+
+
+def coordination_metrics(bus: Any, method: Any, tally: StaleActionTally) -> dict[str, Any]:
+    """The bus telemetry, stale-action rate and network-policy digest of one episode."""
+    out: dict[str, Any] = dict(bus.telemetry())
+    stale = tally.stale
+    source = "blocked_stale_view"
+    tel = getattr(method, "telemetry", None)
+    if callable(tel):
+        mt = tel()
+        if isinstance(mt, dict) and isinstance(mt.get("stale_actions"), (int, float)):
+            stale = mt["stale_actions"]
+            source = "method"
+    out["coordination.actions"] = tally.actions
+    out["coordination.stale_actions"] = stale
+    out["coordination.stale_action_rate"] = (stale / tally.actions) if tally.actions else 0.0
+    out["coordination.stale_source"] = source
+    out["comm.network_policy_sha256"] = hashlib.sha256(
+        canonical_json(bus.network.policy.to_dict())
+    ).hexdigest()
+    return out
 
 
 def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -5,6 +5,15 @@ controller (the scripted team by default, or ``"random"``), computes the metrics
 and returns a results document (schema ``labtrust.results.v0.1``). Episode seeds are
 derived stably from ``seed`` and the episode index, so episode ``i`` is the same whether
 one or ten episodes are run.
+
+Coordination runs (``coord_scale``, ``coord_risk``, any run with a coordination method or
+a risk injection) get one network model and signed message bus per episode
+(:func:`build_bus`, from the episode seed); the coordination method finds it as
+``method.bus`` before its ``reset``. Each step the runner delivers the messages due by the
+step's start, collects the actions (method, controllers), lets the risk injection alter
+them (``before_step``), steps the env, then calls ``after_step`` and the method's
+``on_step_results``. The episode metrics then carry the bus telemetry (``comm.*``,
+``bus.*``), ``coordination.stale_action_rate`` and the injection's ``injection.*``.
 """
 
 from __future__ import annotations
@@ -20,16 +29,22 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym._version import __version__
-from labtrust_gym.benchmarks.metrics import compute_episode_metrics, summarize_episodes
+from labtrust_gym.benchmarks.metrics import (
+    StaleActionTally,
+    compute_episode_metrics,
+    coordination_metrics,
+    summarize_episodes,
+)
 from labtrust_gym.benchmarks.tasks import BenchmarkTask, get_task
 from labtrust_gym.engine.canonical import canonical_json
-from labtrust_gym.errors import UnknownIdError
+from labtrust_gym.errors import ConfigError, UnknownIdError
 from labtrust_gym.rng import derive_seed, stream
 
 __all__ = [
     "run_benchmark",
     "run_episode",
     "episode_seed",
+    "build_bus",
     "RESULTS_SCHEMA_VERSION",
     "CI_STABLE_METRICS",
     "RandomPolicy",
@@ -83,6 +98,65 @@ def _resolve_task(task: str | BenchmarkTask, **task_kw: Any) -> BenchmarkTask:
     return cls(**kw)
 
 
+def _agent_sites(env: Any) -> dict[str, str]:
+    eng = env.engine
+    zones = eng.world.zones
+    out: dict[str, str] = {}
+    for aid, a in eng.agents.items():
+        site = zones.get(a.zone, {}).get("site_id") if a.zone is not None else None
+        if site is not None:
+            out[aid] = site
+    return out
+
+
+def build_bus(
+    task: BenchmarkTask,
+    env: Any,
+    seed: int,
+    *,
+    overrides: dict[str, Any] | None = None,
+    keys: dict[str, Any] | None = None,
+) -> Any:
+    """The episode's :class:`~labtrust_gym.coordination.bus.SignedMessageBus` over a
+    :class:`~labtrust_gym.coordination.network.NetworkModel` (policy of the task's policy
+    tree, ``overrides`` merged over its ``network`` section, step = ``task.dt_s``; random
+    draws from ``stream(seed, "network")``; keys ``task.agent_keys(seed)``)."""
+    from labtrust_gym.coordination.bus import SignedMessageBus, load_bus_policy
+    from labtrust_gym.coordination.network import NetworkModel, load_network_policy
+
+    root = task.policy.policy_dir
+    over = dict(overrides or {})
+    over["step_ms"] = float(task.dt_s) * 1000.0
+    net = NetworkModel(
+        load_network_policy(root, over), stream(seed, "network"), agent_sites=_agent_sites(env)
+    )
+    roles = {aid: a.role for aid, a in env.engine.agents.items()}
+    return SignedMessageBus(
+        net,
+        keys if keys is not None else task.agent_keys(seed),
+        roles,
+        load_bus_policy(root),
+    )
+
+
+def _resolve_injection(task: BenchmarkTask, injection: Any) -> Any:
+    """The episode's fresh injection: ``injection`` (an id or a RiskInjection) or the
+    task's own (``params.injection``)."""
+    if injection is None:
+        make = getattr(task, "make_injection", None)
+        return make() if make is not None else None
+    if not getattr(task, "supports_injections", False):
+        raise ConfigError(
+            f"task {task.name} does not take risk injections; use coord_risk or coord_scale"
+        )
+    if isinstance(injection, str):
+        from labtrust_gym.coordination.injections import make_injection
+
+        return make_injection(injection, task.params.get("injection_params"),
+                              repo_root=task.policy.policy_dir)
+    return injection
+
+
 def run_episode(
     task: BenchmarkTask,
     seed: int,
@@ -92,11 +166,13 @@ def run_episode(
     method_params: dict[str, Any] | None = None,
     env: Any = None,
     record_log: bool = False,
+    injection: Any = None,
 ) -> tuple[dict[str, Any], Any]:
     """Run one episode; returns ``(metrics, env)``.
 
     With ``coord_method`` the registered coordination method drives the team (the
-    task's other controllers, such as adversaries, keep theirs).
+    task's other controllers, such as adversaries, keep theirs). ``injection`` (a risk
+    injection id or instance) replaces the task's own (``params.injection``).
     """
     if controller not in CONTROLLERS:
         raise UnknownIdError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
@@ -107,10 +183,42 @@ def run_episode(
         method = make_coordination_method(
             coord_method, task.policy, task.policy.policy_dir, task.scale_config, method_params
         )
+    inj = _resolve_injection(task, injection)
     if env is None:
         env = task.make_env(record_log=record_log)
     env.record_log = record_log
+    if hasattr(task, "injection"):
+        task.injection = inj  # on_initial_state runs inside env.reset
     obs, infos = env.reset(seed=seed)
+    bus = None
+    ctx = None
+    stale_codes: frozenset[str] = frozenset()
+    if method is not None or inj is not None or getattr(task, "uses_bus", False):
+        from labtrust_gym.coordination.injections import InjectionContext
+        from labtrust_gym.coordination.network import load_network_document
+
+        netdoc = load_network_document(task.policy.policy_dir)
+        stale_codes = frozenset(netdoc["stale_view_reason_codes"])
+        keys = task.agent_keys(seed)
+        ctx = InjectionContext(
+            task=task,
+            seed=seed,
+            rng=stream(seed, "injection"),
+            dt_s=task.dt_s,
+            max_steps=task.max_steps,
+            agent_ids=list(env.engine_ids),
+            roles={aid: a.role for aid, a in env.engine.agents.items()},
+            env=env,
+            engine=env.engine,
+            keys=keys,
+            network=netdoc["network"],
+            agent_sites=_agent_sites(env),
+        )
+        overrides = inj.network_overrides(ctx) if inj is not None else None
+        bus = build_bus(task, env, seed, overrides=overrides, keys=keys)
+        ctx.bus = bus
+        if inj is not None:
+            inj.on_reset(ctx)
     policies: list[Any]
     if controller == "random":
         policies = [RandomPolicy(env, seed)]
@@ -120,28 +228,60 @@ def run_episode(
         from labtrust_gym.baselines.scripted import ScriptedTeam
 
         policies = [p for p in policies if not isinstance(p, ScriptedTeam)]
+        method.bus = bus
         method.attach(env)
         method.reset(seed, task.policy, task.scale_config)
     for p in policies:
         p.reset(env.engine, seed)
     hooks = [p for p in policies if hasattr(p, "on_step")]
+    # The coordinated team: the method, else the scripted (or random) team controller.
+    from labtrust_gym.baselines.scripted import ScriptedTeam
+
+    team_ps = {id(p) for p in policies if isinstance(p, (ScriptedTeam, RandomPolicy))}
+    tally = StaleActionTally(stale_codes)
+    to_engine = env.engine_id
     dt = task.dt_s
     t0 = time.perf_counter()
     while env.agents:
         t = env.step_count * dt
+        if bus is not None:
+            bus.deliver_until(t * 1000.0)
         actions: dict[str, Any] = {}
+        coordinated: dict[str, Any] = {}
         if method is not None:
-            actions.update(method.propose_actions(obs, infos, t))
+            coordinated = dict(method.propose_actions(obs, infos, t))
+            actions.update(coordinated)
         for p in policies:
-            actions.update(p.propose(env.engine, t))
+            prop = p.propose(env.engine, t)
+            if id(p) in team_ps:
+                coordinated.update(prop)
+            actions.update(prop)
+        if inj is not None:
+            actions = inj.before_step(t, actions)
         obs, _, _, _, infos = env.step(actions)
+        results = env.last_results
+        if inj is not None:
+            inj.after_step(t, results)
         if method is not None:
-            method.on_step_results(env.last_results)
+            method.on_step_results(results)
+        if bus is not None:
+            # Actions an injection replaced are the attacker's, not the team's.
+            tally.add(
+                results,
+                (to_engine.get(k, k) for k, a in coordinated.items() if actions.get(k) is a),
+            )
         for p in hooks:
             p.on_step(env)
     wall = time.perf_counter() - t0
+    if bus is not None:
+        bus.deliver_until(env.step_count * dt * 1000.0)
     metrics = compute_episode_metrics(env, task, wall)
     metrics.update(task.episode_metrics(env))
+    if bus is not None:
+        metrics.update(coordination_metrics(bus, method, tally))
+    if inj is not None:
+        metrics.update(inj.metrics())
+        metrics["injection_id"] = inj.injection_id or None
     if method is not None:
         metrics["coord_method"] = coord_method
         method.on_episode_end(metrics)
@@ -158,17 +298,32 @@ def run_benchmark(
     timing: str | None = None,
     scale: Any = None,
     params: dict[str, Any] | None = None,
+    injection: str | None = None,
     log_dir: Path | str | None = None,
     out: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run a benchmark and return (and optionally write) its results document."""
+    """Run a benchmark and return (and optionally write) its results document.
+
+    ``injection``: a risk-injection id (``coord_risk``, ``coord_scale``), the same as
+    ``params={"injection": ID}``.
+    """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if injection is not None:
+        params = {**(params or {}), "injection": injection}
     task_kw: dict[str, Any] = {"timing_mode": timing, "params": params}
     if scale is not None:
         task_kw["scale_config"] = scale
     t = _resolve_task(task, **task_kw)
+    if injection is not None and not getattr(t, "supports_injections", False):
+        raise ConfigError(
+            f"task {t.name} does not take risk injections (--injection); use coord_risk or "
+            "coord_scale"
+        )
+    if injection is not None and isinstance(task, BenchmarkTask):
+        t.params["injection"] = injection
+        t.injection = t.make_injection()  # type: ignore[attr-defined]
     env = t.make_env(record_log=log_dir is not None)
     eps: list[dict[str, Any]] = []
     logs: list[str] = []
@@ -197,6 +352,7 @@ def run_benchmark(
         "task": t.name,
         "controller": controller,
         "coord_method": coord_method,
+        "injection": t.injection_id() if hasattr(t, "injection_id") else None,
         "seed": seed,
         "episodes_requested": episodes,
         "timing_mode": t.timing_mode,

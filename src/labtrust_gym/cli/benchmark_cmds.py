@@ -35,6 +35,13 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="coordination method id driving the team (see the method catalogue)",
     )
+    p.add_argument(
+        "--injection",
+        default=None,
+        metavar="ID",
+        help="risk injection id for coord_risk / coord_scale (e.g. INJ-NET-PARTITION-001; "
+        "an unknown id lists the known ones)",
+    )
     p.add_argument("--log-dir", default=None, help="write replayable episode logs here")
     p.set_defaults(func=_run_benchmark)
 
@@ -97,6 +104,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         coord_method=args.coord_method,
         timing=args.timing,
         scale=args.scale,
+        injection=args.injection,
         log_dir=args.log_dir,
         out=args.out,
         progress=prog,

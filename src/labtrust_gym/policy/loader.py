@@ -22,7 +22,15 @@ import yaml
 from labtrust_gym.config import get_policy_dir
 from labtrust_gym.errors import PolicyError
 
-__all__ = ["POLICY_FILES", "PolicyBundle", "load_policy", "load_yaml", "merge_overlay"]
+__all__ = [
+    "POLICY_FILES",
+    "COORDINATION_FILES",
+    "PolicyBundle",
+    "load_policy",
+    "load_policy_document",
+    "load_yaml",
+    "merge_overlay",
+]
 
 #: Logical name -> path of the file under ``policy/``. The schema of ``<dir>/<name>.vX.yaml``
 #: is ``schemas/<name>.vX.schema.json``.
@@ -43,6 +51,17 @@ POLICY_FILES: Mapping[str, str] = MappingProxyType(
         "reason_code_registry": "reason_codes/reason_code_registry.v0.1.yaml",
         "emits_vocab": "emits/emits_vocab.v0.1.yaml",
         "sla_targets": "sla/sla_targets.v0.1.yaml",
+    }
+)
+
+#: Coordination documents (network model, message bus, risk injections): logical name ->
+#: path under ``policy/``. They are read on demand by the coordination layer through
+#: :func:`load_policy_document`, validated against their schemas like every policy file,
+#: and are not part of the engine's bundle (nor of its fingerprint).
+COORDINATION_FILES: Mapping[str, str] = MappingProxyType(
+    {
+        "network_policy": "coordination/network_policy.v0.1.yaml",
+        "injections": "coordination/injections.v0.1.yaml",
     }
 )
 
@@ -182,3 +201,41 @@ def load_policy(
     )
     _CACHE[key] = bundle
     return bundle
+
+
+_DOC_CACHE: dict[tuple[str, float], Any] = {}
+
+
+def load_policy_document(
+    name: str, policy_root: Path | str | None = None, *, validate: bool = True
+) -> Any:
+    """One document of :data:`COORDINATION_FILES`, schema-validated and frozen (read-only
+    mappings and tuples; :func:`thaw` gives a mutable copy). Read once per file version.
+    """
+    rel = COORDINATION_FILES.get(name)
+    if rel is None:
+        raise PolicyError(
+            f"no coordination policy document {name!r}; known: "
+            f"{', '.join(sorted(COORDINATION_FILES))}"
+        )
+    pdir = get_policy_dir(policy_root)
+    path = pdir / rel
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        raise PolicyError(
+            f"{path}: file not found; the coordination document {name!r} must live at {rel} "
+            "under the policy directory"
+        ) from None
+    key = (str(path), stamp)
+    hit = _DOC_CACHE.get(key)
+    if hit is not None:
+        return hit
+    doc = load_yaml(path)
+    if validate:
+        from labtrust_gym.policy.validate import raise_for_problems, validate_document
+
+        raise_for_problems(validate_document(pdir, rel, doc, str(path)))
+    frozen = _freeze(doc)
+    _DOC_CACHE[key] = frozen
+    return frozen

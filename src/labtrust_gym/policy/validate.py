@@ -28,6 +28,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from labtrust_gym.config import get_policy_dir
 from labtrust_gym.errors import PolicyError, PolicyValidationError
 from labtrust_gym.policy.loader import (
+    COORDINATION_FILES,
     POLICY_FILES,
     load_yaml,
     merge_overlay,
@@ -41,6 +42,7 @@ __all__ = [
     "ZONE_KINDS",
     "SLA_PRIORITIES",
     "validate_documents",
+    "validate_document",
     "validate_policy_dir",
     "check_policy_dir",
     "raise_for_problems",
@@ -107,6 +109,15 @@ def validate_documents(
     return problems
 
 
+def validate_document(
+    policy_dir: Path | str, rel: str, doc: Any, source: str | None = None
+) -> list[Problem]:
+    """Schema-check one parsed document that lives at ``rel`` under ``policy_dir`` (for
+    example a file of :data:`COORDINATION_FILES`); ``source`` names it in the problems."""
+    pdir = Path(policy_dir)
+    return _schema_check(pdir, rel, source or str(pdir / rel), _plain(doc))
+
+
 def validate_policy_dir(
     policy_root: Path | str | None = None, partner_id: str | None = None
 ) -> list[Problem]:
@@ -158,6 +169,16 @@ def check_policy_dir(
             source += f" + {overlay_dir / rel}"
         docs[name] = doc
         sources[name] = source
+    for name, rel in COORDINATION_FILES.items():
+        if not (pdir / rel).is_file():
+            problems.append(
+                (
+                    str(pdir / rel),
+                    "",
+                    f"file not found: the coordination document {name!r} must live at "
+                    f"{rel} under {pdir}; restore it",
+                )
+            )
     if overlay_dir is not None:
         problems.extend(_stray_overlay_files(overlay_dir))
     problems.extend(validate_documents(pdir, docs, sources))
