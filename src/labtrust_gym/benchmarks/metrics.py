@@ -263,6 +263,10 @@ def coordination_metrics(bus: Any, method: Any, tally: StaleActionTally) -> dict
         if isinstance(mt, dict) and isinstance(mt.get("stale_actions"), (int, float)):
             stale = mt["stale_actions"]
             source = "method"
+        if isinstance(mt, dict):  # the method's own counters (auctions, routes, claims...)
+            for k, val in sorted(mt.items()):
+                if isinstance(val, (int, float)) and not isinstance(val, bool):
+                    out[f"coordination.method.{k}"] = val
     out["coordination.actions"] = tally.actions
     out["coordination.stale_actions"] = stale
     out["coordination.stale_action_rate"] = (stale / tally.actions) if tally.actions else 0.0
