@@ -18,7 +18,14 @@ def add_parser(sub: Any) -> None:
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
         "scripted episode per task",
     )
-    p.add_argument("--scale", default="corridor_heavy", help="scale preset for 'env'")
+    p.add_argument(
+        "--scale",
+        action="append",
+        default=None,
+        help="scale preset for 'env' (default corridor_heavy); repeat it, or give 'all' "
+        "(small_smoke, corridor_heavy, hospital_network_2k, hospital_network_10k), to run "
+        "several, each in a fresh process",
+    )
     p.add_argument("--steps", type=int, default=100, help="env steps for 'env'")
     p.add_argument("--task", action="append", default=None, help="task(s) for 'episodes'")
     p.add_argument("--rounds", type=int, default=40, help="workload size (specimen rounds)")
@@ -30,18 +37,30 @@ def add_parser(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.target == "env":
-        from labtrust_gym.bench.env_bench import bench_env_noop
+        from labtrust_gym.bench.env_bench import (
+            ENV_SCALES,
+            bench_env_noop,
+            bench_env_noop_isolated,
+        )
 
-        r = bench_env_noop(args.scale, args.steps, args.seed)
+        scales: list[str] = []
+        for sc in args.scale or ["corridor_heavy"]:
+            scales += list(ENV_SCALES) if sc == "all" else [sc]
+        if len(scales) == 1:
+            rows = [bench_env_noop(scales[0], args.steps, args.seed)]
+        else:
+            rows = [bench_env_noop_isolated(sc, args.steps, args.seed) for sc in scales]
         if args.json:
-            json.dump(r, sys.stdout, indent=2)
+            json.dump(rows[0] if len(rows) == 1 else rows, sys.stdout, indent=2)
             print()
         else:
-            print(
-                f"env NOOP step, {r['scale']} ({r['agents']} agents): "
-                f"{r['agent_steps_per_s']:,} agent-steps/s, {r['ms_per_step']} ms/step "
-                f"(setup {r['setup_s']} s)"
-            )
+            for r in rows:
+                print(
+                    f"env NOOP step, {r['scale']} ({r['agents']:,} agents, obs {r['obs_dim']}): "
+                    f"{r['agent_steps_per_s']:,} agent-steps/s, {r['ms_per_step']} ms/step "
+                    f"(setup {r['setup_s']} s, reset {r['reset_s']} s, "
+                    f"peak RSS {r['peak_rss_mib']} MiB)"
+                )
         return 0
     if args.target == "episodes":
         from labtrust_gym.bench.env_bench import bench_episodes

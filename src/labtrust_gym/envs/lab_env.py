@@ -12,8 +12,21 @@ target, and the ``violation`` penalty of each violation's severity — and adds 
 ``blocked`` penalty for each of its actions the engine BLOCKED.
 
 Termination: none (a lab does not finish); truncation when ``max_steps`` is reached.
-Infos: ``action_mask`` (int8, 1 = plausible), ``step_result`` of the agent's action, and
-with ``rich_infos`` a structured ``view`` (see :meth:`LabView.agent_view`).
+Infos: ``engine_id``, ``step_result`` of the agent's action (agents that acted), and with
+``action_masks`` an ``action_mask`` (int8, 1 = plausible; read-only, shared by agents with
+the same role, zone and load) and with ``rich_infos`` a structured ``view`` (see
+:meth:`LabView.agent_view`). Both default to on for teams of at most 64 agents and off
+above; :meth:`LabTrustParallelEnv.action_mask` computes one agent's mask on demand.
+Without masks and views ("lean" infos), an agent that did not act this step gets the
+same info dict as in its previous such step (the env never changes it, and replaces one
+a caller changed): per-agent infos cost no allocation.
+
+Observations (see :mod:`labtrust_gym.envs.observation` for the layout) are read-only rows
+of one array per step: an observation returned at step ``t`` never changes later.
+
+Cost: a step does work for the agents that act, move or carry specimens, plus O(agents)
+numpy and dict construction; idle agents cost (almost) nothing. Engine state that did not
+change since the last step (no accepted action, no internal event) is not re-indexed.
 """
 
 from __future__ import annotations
@@ -64,8 +77,9 @@ class LabTrustParallelEnv(ParallelEnv):
         *,
         render_mode: str | None = None,
         rich_infos: bool | None = None,
-        action_masks: bool = True,
+        action_masks: bool | None = None,
         record_log: bool = False,
+        full_rebuild: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode {render_mode!r}; use one of {_RENDER_MODES}")
@@ -86,7 +100,9 @@ class LabTrustParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         roles = sorted({r for r in self.world.roles})
         self.codec = ActionCodec(self.world)
-        self.obs_builder = ObservationBuilder(self.world, roles, task.max_steps, task.dt_s)
+        self.obs_builder = ObservationBuilder(
+            self.world, roles, task.max_steps, task.dt_s, full_rebuild=full_rebuild
+        )
         self._obs_space = spaces.Box(0.0, 1.0, (self.obs_builder.dim,), np.float32)
         self._act_space = spaces.Discrete(self.codec.n)
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
@@ -94,15 +110,33 @@ class LabTrustParallelEnv(ParallelEnv):
         self.state_space = spaces.Box(
             0.0, 1.0, (len(self.possible_agents) * self.obs_builder.dim,), np.float32
         )
-        self.rich_infos = len(self.possible_agents) <= 64 if rich_infos is None else rich_infos
-        self.action_masks = action_masks
+        small = len(self.possible_agents) <= 64
+        self.rich_infos = small if rich_infos is None else bool(rich_infos)
+        self.action_masks = small if action_masks is None else bool(action_masks)
         self.record_log = record_log
+        self.full_rebuild = full_rebuild
+        # Either name of an agent -> its row in possible_agents.
+        self._order: dict[str, int] = {e: i for i, e in enumerate(self.engine_ids)}
+        self._order.update({a: i for i, a in enumerate(self.possible_agents)})
+        self._live_tmpl: dict[str, bool] = {}
+        self._sig_fallback = 0
+        self._idle_infos: list[dict[str, Any]] = []
+        self._idle_ref: list[dict[str, Any]] = []
+        self._mask_cache: dict[tuple[Any, ...], np.ndarray] = {}
+        self._gmask: np.ndarray | None = None
+        idx = self.codec.index
+        self._clear_idx = np.array(
+            [idx[("CLEAR_FREEZE", z)] for z in self.codec.zones], dtype=np.int64
+        )
+        self._dispatch_idx = np.array(
+            [idx[("DISPATCH_TRANSPORT", r)] for r in self.codec.routes], dtype=np.int64
+        )
         self.view = LabView(self.engine)
         self.step_count = 0
         self.seed: int | None = None
         self._seed_rng: np.random.Generator | None = None
         self._consignment_seq = 0
-        self._keys: dict[str, Any] = {}
+        self._keys_cache: dict[str, Any] | None = None
         self._obs: np.ndarray | None = None
         self._traj = hashlib.sha256()
         self.log: list[dict[str, Any]] = []
@@ -129,11 +163,16 @@ class LabTrustParallelEnv(ParallelEnv):
         init = self.task.get_initial_state(self.seed)
         self.initial_state = init
         self.engine.reset(init, seed=self.seed)
-        self._keys = self.task.agent_keys(self.seed)
+        self._keys_cache = None
         self.agents = list(self.possible_agents)
+        self._live_tmpl = dict.fromkeys(self.agents, False)
+        self._idle_infos = [{"engine_id": e} for e in self.engine_ids]
+        self._idle_ref = [{"engine_id": e} for e in self.engine_ids]
         self.step_count = 0
         self._consignment_seq = 0
         self.view.reset()
+        self._state_changed()
+        self._obs = None
         self._traj = hashlib.sha256()
         self.log = []
         if self.record_log:
@@ -157,9 +196,61 @@ class LabTrustParallelEnv(ParallelEnv):
             "emits": {},
         }
         self.last_results = {}
-        obs = self._observe()
+        self.last_events = {}
+        obs = self._observe(None, True)
         infos = self._infos()
         return obs, infos
+
+    @property
+    def _keys(self) -> dict[str, Any]:
+        """The agents' signing keys, derived on first use (only signers need them)."""
+        if self._keys_cache is None:
+            self._keys_cache = self.task.agent_keys(self.seed if self.seed is not None else 0)
+        return self._keys_cache
+
+    def _state_changed(self) -> None:
+        """Engine state may have changed: drop the view and the cached action masks."""
+        self.view.invalidate()
+        if self._mask_cache:
+            self._mask_cache = {}
+        self._gmask = None
+
+    def _engine_sig(self) -> tuple[int, int]:
+        """Changes whenever an internal event runs or is scheduled: the size of the
+        engine's event heap and its count of scheduled events (an event that runs leaves
+        the heap; one that is scheduled bumps the count). Should the engine not expose
+        them, every call differs, so every step counts as a change (always correct)."""
+        eng = self.engine
+        heap = getattr(eng, "_heap", None)
+        counters = getattr(eng, "_counters", None)
+        if heap is None or not isinstance(counters, dict):
+            self._sig_fallback += 1
+            return -1, self._sig_fallback
+        return len(heap), counters.get("sched", 0)
+
+    def _acting(self, actions: Any) -> list[tuple[int, Any]]:
+        """``(row, action)`` of the live agents named in ``actions``, in the fixed order.
+
+        An agent may be named by its PettingZoo name or its engine id; the PettingZoo
+        name wins when both are given. ``None`` means no action."""
+        if not self.agents or not actions:
+            return []
+        order = self._order
+        pz_names = self.possible_agents
+        sel: dict[int, Any] = {}
+        for k, act in actions.items():
+            i = order.get(k) if isinstance(k, str) else None
+            if i is None:
+                continue
+            pz = pz_names[i]
+            if k != pz and pz in actions:
+                continue
+            if act is not None:
+                sel[i] = act
+        if len(self.agents) != len(pz_names):
+            live = set(self.agents)
+            sel = {i: a for i, a in sel.items() if pz_names[i] in live}
+        return sorted(sel.items(), key=lambda x: x[0])
 
     # ----------------------------------------------------------------- step ------------
     def step(self, actions: dict[str, Any]):
@@ -173,11 +264,12 @@ class LabTrustParallelEnv(ParallelEnv):
         self.last_events = {}
         strict = eng.strict_signatures
         c = self.counters
-        for pz in self.agents:
-            aid = self.engine_id[pz]
-            act = actions.get(pz, actions.get(aid))
-            if act is None:
-                continue
+        acted: list[int] = []
+        changed = False
+        sig = self._engine_sig()
+        for i, act in self._acting(actions):
+            aid = self.engine_ids[i]
+            pz = self.possible_agents[i]
             eng_action = self.codec.to_engine(self, aid, act)
             if eng_action is None:
                 continue
@@ -206,7 +298,13 @@ class LabTrustParallelEnv(ParallelEnv):
                     pk, event, eng.world.fingerprint, eng.audit.head_hash
                 )
             res = eng.step(event)
-            self.view.invalidate()
+            acted.append(i)
+            sig2 = self._engine_sig()
+            if res["status"] != "BLOCKED" or sig2 != sig:
+                # A BLOCKED action changes nothing, but the clock may have run events.
+                changed = True
+                sig = sig2
+                self._state_changed()
             self.last_results[aid] = res
             self.last_events[aid] = event
             c["actions"] += 1
@@ -215,7 +313,7 @@ class LabTrustParallelEnv(ParallelEnv):
                 c["blocked"] += 1
                 c["blocked_by_reason_code"][code] = c["blocked_by_reason_code"].get(code, 0) + 1
                 c["blocked_by_agent"][aid] = c["blocked_by_agent"].get(aid, 0) + 1
-                own[aid] = own.get(aid, 0.0) + float(rc.get("blocked", 0.0))
+                own[pz] = own.get(pz, 0.0) + float(rc.get("blocked", 0.0))
             else:
                 team_reward += self._release_reward(res, eng)
             team_reward += self._account(res, pen)
@@ -224,17 +322,24 @@ class LabTrustParallelEnv(ParallelEnv):
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
         res = eng.tick(t + self.task.dt_s)
-        self.view.invalidate()
+        if self._engine_sig() != sig:
+            changed = True
+            self._state_changed()
         team_reward += self._account(res, pen)
         if self.record_log and eng.audit.length != before:
             self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
         self.step_count += 1
-        obs = self._observe()
-        self._traj.update(self._obs.tobytes() if self._obs is not None else b"")
-        rewards = {a: team_reward + own.get(a, 0.0) for a in self.agents}
+        obs = self._observe(acted, changed)
+        # O(agents) dicts, built from a template of the live agents (C-speed copies).
+        live = self._live_tmpl if len(self._live_tmpl) == len(self.agents) else None
+        if live is None:
+            live = dict.fromkeys(self.agents, False)
+        rewards = dict.fromkeys(live, team_reward)
+        for pz, r in own.items():
+            rewards[pz] += r
         done = self.step_count >= self.task.max_steps
-        terminations = {a: False for a in self.agents}
-        truncations = {a: done for a in self.agents}
+        terminations = live.copy()
+        truncations = dict.fromkeys(live, True) if done else live.copy()
         infos = self._infos()
         if done:
             self.agents = []
@@ -275,63 +380,127 @@ class LabTrustParallelEnv(ParallelEnv):
         return r
 
     # ----------------------------------------------------------------- observations ----
-    def _observe(self) -> dict[str, np.ndarray]:
+    def _observe(self, acted: list[int] | None, changed: bool) -> dict[str, np.ndarray]:
+        """Observations after a step (``acted`` None: a full build, at reset)."""
         if not self.agents:
             return {}
-        self.view.ensure()
-        self._obs = self.obs_builder.build(
-            self.engine, self.view, [self.engine_id[a] for a in self.agents]
-        )
-        return {a: self._obs[i] for i, a in enumerate(self.agents)}
+        ob = self.obs_builder
+        if acted is None:
+            buf = ob.bind(self.engine, self.view, self.engine_ids)
+        else:
+            buf = ob.update(acted, changed)
+        cur = buf.copy()
+        cur.flags.writeable = False
+        ob.digest(self._traj, cur, self._obs)
+        self._obs = cur
+        if len(self.agents) == len(self.possible_agents):
+            return dict(zip(self.agents, cur, strict=True))
+        row = self._order
+        return {a: cur[row[a]] for a in self.agents}
 
     def _infos(self) -> dict[str, dict[str, Any]]:
-        infos: dict[str, dict[str, Any]] = {}
-        for a in self.agents:
-            eid = self.engine_id[a]
-            info: dict[str, Any] = {"engine_id": eid}
-            if self.action_masks:
-                info["action_mask"] = self.action_mask(eid)
-            r = self.last_results.get(eid)
-            if r is not None:
-                info["step_result"] = {
-                    "status": r["status"],
-                    "blocked_reason_code": r["blocked_reason_code"],
+        agents = self.agents
+        if not agents:
+            return {}
+        pz_id = self.pz_id
+        rich = self.action_masks or self.rich_infos
+        infos: dict[str, dict[str, Any]]
+        if rich or len(agents) != len(self.possible_agents):
+            infos = {a: {"engine_id": self.engine_id[a]} for a in agents}
+        else:
+            # Lean infos: an agent without news gets its episode's idle info dict, which
+            # the env never changes (no allocation per agent and step). One a caller has
+            # changed is replaced by a fresh copy.
+            idle, ref = self._idle_infos, self._idle_ref
+            if idle != ref:
+                for k, (d, r) in enumerate(zip(idle, ref, strict=True)):
+                    if d != r:
+                        idle[k] = dict(r)
+            infos = dict(zip(agents, idle, strict=True))
+        for eid, r in self.last_results.items():
+            a = pz_id[eid]
+            if a in infos:
+                infos[a] = {
+                    "engine_id": eid,
+                    "step_result": {
+                        "status": r["status"],
+                        "blocked_reason_code": r["blocked_reason_code"],
+                    },
                 }
-            if self.rich_infos:
-                info["view"] = self.view.agent_view(eid)
-            infos[a] = info
+        if rich:
+            eng_agents = self.engine.agents
+            for info in infos.values():
+                eid = info["engine_id"]
+                if self.action_masks:
+                    info["action_mask"] = self._cached_mask(eng_agents[eid])
+                if self.rich_infos:
+                    info["view"] = self.view.agent_view(eid)
         return infos
 
     def action_mask(self, agent: str) -> np.ndarray:
         """1 for actions that can plausibly be accepted now, else 0 (int8, ``Discrete(n)``).
 
-        ``agent`` is a PettingZoo name or an engine agent id."""
+        ``agent`` is a PettingZoo name or an engine agent id. Computed afresh (a new,
+        writable array)."""
         agent = self.engine_id.get(agent, agent)
+        return self._compute_mask(self.engine.agents[agent], self._global_mask(fresh=True))
+
+    def _cached_mask(self, a: Any) -> np.ndarray:
+        """The mask of agent state ``a`` (read-only), shared by agents with the same role,
+        zone and load until engine state changes."""
+        key = (a.role, a.zone, tuple(a.carrying))
+        m = self._mask_cache.get(key)
+        if m is None:
+            m = self._compute_mask(a, self._global_mask())
+            m.flags.writeable = False
+            self._mask_cache[key] = m
+        return m
+
+    def _global_mask(self, fresh: bool = False) -> np.ndarray:
+        """The part of the masks that is the same for every agent: frozen zones, doors,
+        arrived consignments."""
+        if self._gmask is not None and not fresh:
+            return self._gmask
         eng = self.engine
-        a = eng.agents[agent]
-        m = self.codec.static_mask(a.role, a.zone).copy()
-        if a.zone is None or a.role is None:
-            return m
         codec = self.codec
         idx = codec.index
+        g = np.ones(codec.n, dtype=np.int8)
+        g[self._clear_idx] = 0
         for z in eng.frozen_zones:
             i = idx.get(("MOVE", z))
             if i is not None:
-                m[i] = 0
-        for z in codec.zones:
-            if z not in eng.frozen_zones:
-                m[idx[("CLEAR_FREEZE", z)]] = 0
+                g[i] = 0
+            i = idx.get(("CLEAR_FREEZE", z))
+            if i is not None:
+                g[i] = 1
         for did in codec.doors:
-            is_open = eng.doors[did].open
-            m[idx[("OPEN_DOOR", did)]] &= 0 if is_open else 1
-            m[idx[("CLOSE_DOOR", did)]] &= 1 if is_open else 0
-        for did in eng.world.devices:
-            if eng.world.devices[did]["zone"] != a.zone:
-                continue
+            g[idx[("CLOSE_DOOR", did)] if not eng.doors[did].open else idx[("OPEN_DOOR", did)]] = 0
+        if codec.routes:
+            arrived = {c.route_id for c in eng.consignments.values() if c.status == "ARRIVED"}
+            for r in codec.routes:
+                if r not in arrived:
+                    g[idx[("RECEIVE_TRANSPORT", r)]] = 0
+        if not fresh:
+            self._gmask = g
+        return g
+
+    def _compute_mask(self, a: Any, g: np.ndarray) -> np.ndarray:
+        codec = self.codec
+        static = codec.static_mask(a.role, a.zone)
+        if a.zone is None or a.role is None:
+            return static.copy()
+        m: np.ndarray = static & g
+        eng = self.engine
+        idx = codec.index
+        agent = a.agent_id
+        frozen = eng.frozen_zones
+        for did in self.view.zone_devices(a.zone):
             d = eng.devices[did]
-            usable = d.state not in ("FAULT", "MAINT") and did and d.zone not in eng.frozen_zones
+            usable = d.state not in ("FAULT", "MAINT") and d.zone not in frozen
             for act in DEVICE_ACTIONS:
                 i = idx[(act, did)]
+                if not m[i]:
+                    continue
                 if act == "REPAIR_DEVICE":
                     ok = d.state == "FAULT" and not d.repairing
                 elif act == "START_RUN":
@@ -339,10 +508,11 @@ class LabTrustParallelEnv(ParallelEnv):
                         usable and d.queue and (not d.runs if d.batch else len(d.runs) < d.capacity)
                     )
                 elif act == "QUEUE_RUN":
-                    ok = bool(usable) and self.view.best_specimen_for_device(agent, did) is not None
+                    ok = usable and self.view.best_specimen_for_device(agent, did) is not None
                 else:
-                    ok = bool(usable)
-                m[i] &= 1 if ok else 0
+                    ok = usable
+                if not ok:
+                    m[i] = 0
         for act in SLOT_ACTIONS:
             start = codec.slot_start[act]
             if not m[start]:
@@ -350,29 +520,20 @@ class LabTrustParallelEnv(ParallelEnv):
             k = len(self.view.slot_list(agent, act))
             if k < codec.n_slots:
                 m[start + k : start + codec.n_slots] = 0
-        for r in codec.routes:
-            i = idx[("RECEIVE_TRANSPORT", r)]
-            if m[i] and not any(
-                c.route_id == r and c.status == "ARRIVED" for c in eng.consignments.values()
-            ):
-                m[i] = 0
-            i = idx[("DISPATCH_TRANSPORT", r)]
-            if m[i] and not a.carrying:
-                m[i] = 0
+        if not a.carrying and self._dispatch_idx.size:
+            m[self._dispatch_idx] = 0
         return m
 
     # ----------------------------------------------------------------- misc ------------
     def state(self) -> np.ndarray:
+        """Every agent's observation, in ``possible_agents`` order, concatenated."""
         if self._obs is None or not self.agents:
             return np.zeros(self.state_space.shape, dtype=np.float32)
-        full = np.zeros((len(self.possible_agents), self.obs_builder.dim), dtype=np.float32)
-        pos = {a: i for i, a in enumerate(self.possible_agents)}
-        for i, a in enumerate(self.agents):
-            full[pos[a]] = self._obs[i]
-        return full.reshape(-1)
+        return self._obs.reshape(-1).copy()
 
     def trajectory_hash(self) -> str:
-        """SHA-256 over every step's audit head hash and observations so far."""
+        """SHA-256 over every step's audit head hashes and observations so far (the first
+        observations whole, then what changed: :meth:`ObservationBuilder.digest`)."""
         return self._traj.copy().hexdigest()
 
     def render(self) -> str | None:
@@ -384,18 +545,18 @@ class LabTrustParallelEnv(ParallelEnv):
             f"frozen={sorted(eng.frozen_zones) or '-'}"
         ]
         self.view.ensure()
+        in_zone: dict[str | None, int] = {}
+        for a in eng.agents.values():
+            in_zone[a.zone] = in_zone.get(a.zone, 0) + 1
         for z in sorted(eng.world.zones):
-            ags = [a.agent_id for a in eng.agents.values() if a.zone == z]
+            n_ags = in_zone.get(z, 0)
             specs = self.view.zone_specimens(z)
             devs = [
                 f"{d.device_id}:{d.state}/q{len(d.queue)}"
-                for d in eng.devices.values()
-                if d.zone == z
+                for d in (eng.devices[did] for did in self.view.zone_devices(z))
             ]
-            if ags or specs or devs:
-                lines.append(
-                    f"  {z:<20} agents={len(ags)} specimens={len(specs)} " + " ".join(devs)
-                )
+            if n_ags or specs or devs:
+                lines.append(f"  {z:<20} agents={n_ags} specimens={len(specs)} " + " ".join(devs))
         moving = [a.agent_id for a in eng.agents.values() if a.zone is None]
         if moving:
             lines.append(f"  in transit: {', '.join(moving)}")
