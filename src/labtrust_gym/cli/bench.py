@@ -14,9 +14,15 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes"],
+        choices=["engine", "env", "episodes", "coord"],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
-        "scripted episode per task",
+        "scripted episode per task; coord: coordination methods per scale preset",
+    )
+    p.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        help="coordination method(s) for 'coord' (repeat, or 'all'; default all)",
     )
     p.add_argument(
         "--scale",
@@ -36,6 +42,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.target == "coord":
+        return _coord(args)
     if args.target == "env":
         from labtrust_gym.bench.env_bench import (
             ENV_SCALES,
@@ -94,4 +102,44 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"  events/s by decile of the episode: {res['events_per_s_by_decile']}")
         print(f"  mix: {res['action_mix']}")
+    return 0
+
+
+def _coord(args: argparse.Namespace) -> int:
+    from labtrust_gym.baselines.coordination import list_coordination_methods
+    from labtrust_gym.bench.coord_bench import COORD_SCALES, CURVE_SCALES, bench_coord
+    from labtrust_gym.benchmarks.coordination_scale import list_scale_presets
+    from labtrust_gym.errors import UnknownIdError
+
+    known = list_coordination_methods()
+    methods: list[str] = []
+    for m in args.method or ["all"]:
+        methods += known if m == "all" else [m]
+    for m in methods:
+        if m not in known:
+            raise UnknownIdError(f"unknown coordination method {m!r}; known: {', '.join(known)}")
+    scales: list[str] = []
+    for sc in args.scale or ["corridor_heavy"]:
+        scales += list(COORD_SCALES if sc == "all" else CURVE_SCALES if sc == "curve" else [sc])
+    presets = list_scale_presets()
+    for sc in scales:
+        if sc not in presets:
+            raise UnknownIdError(f"unknown scale preset {sc!r}; known: {', '.join(presets)}")
+    rows = []
+    for sc in scales:
+        for m in methods:
+            row = bench_coord([m], [sc], args.seed or 1)[0]
+            rows.append(row)
+            if not args.json:
+                print(
+                    f"{row['scale']:<26} {row['method']:<20} {row['agents']:>6} agents "
+                    f"{row['agent_steps_per_s']:>10,} agent-steps/s "
+                    f"{row['ms_per_step']:>8} ms/step "
+                    f"{row['episode_wall_s']:>7} s/episode  peak {row['peak_rss_mib']:>6} MiB  "
+                    f"released {row['throughput']:>5}  blocked {100 * row['blocked_rate']:.1f}%",
+                    flush=True,
+                )
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
     return 0
