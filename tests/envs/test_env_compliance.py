@@ -115,3 +115,27 @@ def test_coord_scale_config_emitted_once_on_the_first_step() -> None:
         env.step({})
     assert env.counters["emits"].get("COORD_SCALE_CONFIG") == 1
     assert env.engine.initial_state["_scale_config_sanitized"]["config_id"] == "small_smoke"
+
+
+def test_action_mask_closes_a_full_narrow_passage() -> None:
+    from labtrust_gym.benchmarks.coordination_scale import load_scale_config_by_id
+    from labtrust_gym.envs import make_env
+
+    cfg = load_scale_config_by_id(None, "small_8").sanitized()
+    cfg.pop("config_id", None)
+    cfg["corridor_capacity"] = 1
+    env = make_env("coord_scale", scale=cfg)
+    env.reset(seed=0)
+    eng = env.engine
+    runners = sorted(aid for aid, a in eng.agents.items() if a.role == "ROLE_RUNNER")
+    r1, r2 = runners[:2]
+    zc = eng.agents[r1].zone
+    assert zc.endswith("CORRIDOR") and eng.agents[r2].zone == zc
+    za = zc.replace("CORRIDOR", "ANALYTICS")  # a 20 s passage: still on it after a step
+    i = env.codec.index[("MOVE", za)]
+    assert env.action_mask(r2)[i] == 1
+    env.step({r1: {"action_index": 3, "action_info": {"to_zone": za}}})
+    assert eng.agents[r1].zone is None and eng.edge_free(zc, za) == 0
+    assert env.action_mask(r2)[i] == 0
+    env.step({})
+    assert eng.agents[r1].zone == za and env.action_mask(r2)[i] == 1

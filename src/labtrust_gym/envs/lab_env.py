@@ -522,6 +522,11 @@ class LabTrustParallelEnv(ParallelEnv):
                 m[start + k : start + codec.n_slots] = 0
         if not a.carrying and self._dispatch_idx.size:
             m[self._dispatch_idx] = 0
+        if eng.world.edge_capacity:  # a full narrow passage cannot be entered now
+            for nb in eng.world.adjacency.get(a.zone, ()):
+                i = idx.get(("MOVE", nb))
+                if i is not None and m[i] and eng.edge_free(a.zone, nb) == 0:
+                    m[i] = 0
         return m
 
     # ----------------------------------------------------------------- misc ------------
