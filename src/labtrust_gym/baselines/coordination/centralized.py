@@ -122,9 +122,3 @@ class CentralizedPlanner(TeamMethod):
             float(self.params.get("stat_bonus", 2000.0)),
             float(self.params.get("slack_weight", 1.0)),
         )
-
-
-def make_centralized_planner(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> CentralizedPlanner:
-    return CentralizedPlanner(policy, repo_root, scale_config, params)

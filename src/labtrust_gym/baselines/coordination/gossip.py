@@ -187,9 +187,3 @@ class GossipConsensus(TeamMethod):
 
     def make_router(self) -> Router:
         return ConventionRouter()
-
-
-def make_gossip_consensus(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> GossipConsensus:
-    return GossipConsensus(policy, repo_root, scale_config, params)

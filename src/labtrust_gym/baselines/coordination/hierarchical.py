@@ -158,9 +158,3 @@ class HierarchicalHub(TeamMethod):
 
     def make_dispatcher(self) -> Dispatcher:
         return HubDispatcher(int(self.params.get("rebalance_steps", 6)))
-
-
-def make_hierarchical_hub(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> HierarchicalHub:
-    return HierarchicalHub(policy, repo_root, scale_config, params)

@@ -167,9 +167,3 @@ class ContractNet(TeamMethod):
             int(self.params.get("max_contracts", 2)),
             float(self.params.get("contract_ttl_s", 300.0)),
         )
-
-
-def make_market_auction(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> ContractNet:
-    return ContractNet(policy, repo_root, scale_config, params)

@@ -46,13 +46,13 @@ def _check(method_id: str, factory: Any) -> None:
 
 #: Built-in methods: id -> "module:factory" under labtrust_gym.baselines.coordination.
 BUILTIN_METHODS = {
-    "scripted_team": "scripted_team:make_scripted_team",
-    "centralized_planner": "centralized:make_centralized_planner",
-    "whca_router": "whca:make_whca_router",
-    "market_auction": "market:make_market_auction",
-    "hierarchical_hub": "hierarchical:make_hierarchical_hub",
-    "swarm_stigmergy": "swarm:make_swarm_stigmergy",
-    "gossip_consensus": "gossip:make_gossip_consensus",
+    "scripted_team": "scripted_team:ScriptedTeamMethod",
+    "centralized_planner": "centralized:CentralizedPlanner",
+    "whca_router": "whca:WHCARouting",
+    "market_auction": "market:ContractNet",
+    "hierarchical_hub": "hierarchical:HierarchicalHub",
+    "swarm_stigmergy": "swarm:SwarmStigmergy",
+    "gossip_consensus": "gossip:GossipConsensus",
 }
 
 

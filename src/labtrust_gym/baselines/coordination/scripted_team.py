@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from labtrust_gym.baselines.coordination.team_method import TeamMethod
 
-__all__ = ["ScriptedTeamMethod", "make_scripted_team"]
+__all__ = ["ScriptedTeamMethod"]
 
 
 class ScriptedTeamMethod(TeamMethod):
@@ -24,9 +22,3 @@ class ScriptedTeamMethod(TeamMethod):
     """
 
     method_id = "scripted_team"
-
-
-def make_scripted_team(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> ScriptedTeamMethod:
-    return ScriptedTeamMethod(policy, repo_root, scale_config, params)

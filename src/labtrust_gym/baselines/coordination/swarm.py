@@ -131,9 +131,3 @@ class SwarmStigmergy(TeamMethod):
 
     def make_router(self) -> Router:
         return ConventionRouter()
-
-
-def make_swarm_stigmergy(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> SwarmStigmergy:
-    return SwarmStigmergy(policy, repo_root, scale_config, params)

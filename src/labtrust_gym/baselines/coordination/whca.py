@@ -184,9 +184,3 @@ class WHCARouting(TeamMethod):
         out = super().telemetry()
         out.update({"routes_planned": self.router.planned, "route_waits": self.router.waits})
         return out
-
-
-def make_whca_router(
-    policy: Any, repo_root: Any, scale_config: Any, params: dict[str, Any]
-) -> WHCARouting:
-    return WHCARouting(policy, repo_root, scale_config, params)
