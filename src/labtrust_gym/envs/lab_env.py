@@ -524,9 +524,9 @@ class LabTrustParallelEnv(ParallelEnv):
             m[self._dispatch_idx] = 0
         if eng.world.edge_capacity:  # a full narrow passage cannot be entered now
             for nb in eng.world.adjacency.get(a.zone, ()):
-                i = idx.get(("MOVE", nb))
-                if i is not None and m[i] and eng.edge_free(a.zone, nb) == 0:
-                    m[i] = 0
+                mi = idx.get(("MOVE", nb))
+                if mi is not None and m[mi] and eng.edge_free(a.zone, nb) == 0:
+                    m[mi] = 0
         return m
 
     # ----------------------------------------------------------------- misc ------------
