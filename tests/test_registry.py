@@ -50,4 +50,5 @@ def test_shape_checks_of_real_registries() -> None:
     with pytest.raises(RegistryError, match="already registered"):
         register_task("throughput_sla", ThroughputSLA)
     assert TASKS.origins["throughput_sla"] == reg.BUILTIN_ORIGIN
+    assert "state.specimen_single_location" in HANDLERS  # loads the built-ins
     assert HANDLERS.origins["state.specimen_single_location"] == reg.BUILTIN_ORIGIN

@@ -123,8 +123,9 @@ def test_policy_dir_env_var_is_used_as_is(tmp_path: Path, monkeypatch: pytest.Mo
     assert load_policy()["sla_targets"]["priorities"]["STAT"]["target_tat_s"] == 900
 
 
-def test_tasks_run_from_a_policy_dir_with_any_name(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tasks_run_from_a_policy_dir_with_any_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     from labtrust_gym.config import get_policy_dir
@@ -147,8 +148,17 @@ def test_injection_flag_params_and_coordination_metrics(
     assert main(argv) == 2
     assert "coord_risk" in capsys.readouterr().err
     out = tmp_path / "r.json"
-    argv = ["run-benchmark", "--task", "coord_risk", "--scale", "small_smoke",
-            "--injection", "INJ-ID-SPOOF-001", "--out", str(out)]
+    argv = [
+        "run-benchmark",
+        "--task",
+        "coord_risk",
+        "--scale",
+        "small_smoke",
+        "--injection",
+        "INJ-ID-SPOOF-001",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     res = json.loads(out.read_text())
     validate_results(res)
@@ -157,12 +167,18 @@ def test_injection_flag_params_and_coordination_metrics(
     assert m["injection_id"] == "INJ-ID-SPOOF-001"
     assert m["injection.attempts"] > 0 and m["injection.accepted"] == 0
     assert m["blocked_by_reason_code"]["SIG_KEY_AGENT_MISMATCH"] > 0
-    for k in ("comm.msg_count", "comm.p95_latency_ms", "comm.drop_rate",
-              "comm.partition_events", "coordination.stale_action_rate"):
+    for k in (
+        "comm.msg_count",
+        "comm.p95_latency_ms",
+        "comm.drop_rate",
+        "comm.partition_events",
+        "coordination.stale_action_rate",
+    ):
         assert k in m
     # params={"injection": ID} is the same thing; the default stays the device fault.
-    by_params = run_benchmark("coord_risk", 1, 0, scale="small_smoke",
-                              params={"injection": "INJ-COLLUSION-001"})
+    by_params = run_benchmark(
+        "coord_risk", 1, 0, scale="small_smoke", params={"injection": "INJ-COLLUSION-001"}
+    )
     assert by_params["episodes"][0]["metrics"]["injection_id"] == "INJ-COLLUSION-001"
     default = run_benchmark("coord_risk", 1, 0, scale="small_smoke")
     assert default["injection"] == "INJ-DEVICE-FAULT-001"

@@ -118,23 +118,30 @@ def test_coord_risk_keeps_the_device_fault_by_default() -> None:
 
 # --------------------------------------------------------------------- every injection --
 _EXPECT = {
-    "INJ-NET-PARTITION-001": lambda m, b: m["comm.partition_events"] > 0
-    and m["comm.delivered"] < b["comm.delivered"],
+    "INJ-NET-PARTITION-001": lambda m, b: (
+        m["comm.partition_events"] > 0 and m["comm.delivered"] < b["comm.delivered"]
+    ),
     "INJ-NET-REORDER-001": lambda m, b: m["comm.reordered"] > 0 == b["comm.reordered"],
     "INJ-NET-DROP-SPIKE-001": lambda m, b: m["comm.dropped"] > 10 * max(1, b["comm.dropped"]),
-    "INJ-NET-DELAY-001": lambda m, b: m["comm.p95_latency_ms"] > 100 * b["comm.p95_latency_ms"]
-    and m["comm.late"] > 0,
+    "INJ-NET-DELAY-001": lambda m, b: (
+        m["comm.p95_latency_ms"] > 100 * b["comm.p95_latency_ms"] and m["comm.late"] > 0
+    ),
     "INJ-DEVICE-FAULT-001": lambda m, b: m["device_faults"] == 1 > b["device_faults"],
-    "INJ-MSG-POISON-001": lambda m, b: set(m["bus.rejected_by_reason"])
-    == {"BUS_SIG_INVALID", "BUS_REPLAY", "BUS_UNKNOWN_SENDER", "BUS_TYPE_FORBIDDEN"}
-    and m["injection.blocked"] == m["injection.attempts"] - m["injection.lost_in_network"] > 0
-    and m["bus.rejected"] == m["injection.blocked"],
-    "INJ-ID-SPOOF-001": lambda m, b: set(m["injection.blocked_by_reason"])
-    == {"SIG_KEY_AGENT_MISMATCH", "SIG_INVALID"}
-    and m["injection.blocked"] == m["injection.attempts"] > 0,
-    "INJ-COLLUSION-001": lambda m, b: set(m["injection.blocked_by_reason"])
-    == {"TOKEN_SOD_VIOLATION", "TOKEN_APPROVALS_INSUFFICIENT"}
-    and m["injection.blocked"] == m["injection.attempts"] > 0,
+    "INJ-MSG-POISON-001": lambda m, b: (
+        set(m["bus.rejected_by_reason"])
+        == {"BUS_SIG_INVALID", "BUS_REPLAY", "BUS_UNKNOWN_SENDER", "BUS_TYPE_FORBIDDEN"}
+        and m["injection.blocked"] == m["injection.attempts"] - m["injection.lost_in_network"] > 0
+        and m["bus.rejected"] == m["injection.blocked"]
+    ),
+    "INJ-ID-SPOOF-001": lambda m, b: (
+        set(m["injection.blocked_by_reason"]) == {"SIG_KEY_AGENT_MISMATCH", "SIG_INVALID"}
+        and m["injection.blocked"] == m["injection.attempts"] > 0
+    ),
+    "INJ-COLLUSION-001": lambda m, b: (
+        set(m["injection.blocked_by_reason"])
+        == {"TOKEN_SOD_VIOLATION", "TOKEN_APPROVALS_INSUFFICIENT"}
+        and m["injection.blocked"] == m["injection.attempts"] > 0
+    ),
 }
 
 
@@ -146,11 +153,7 @@ def test_every_injection_changes_something_observable(injection_id: str) -> None
     assert m["injection_id"] == injection_id
     assert m["injection.attempts"] >= 1
     assert m["injection.accepted"] == 0  # no attack got through
-    diff = {
-        k
-        for k, v in _observables(m).items()
-        if v != _observables(base).get(k)
-    }
+    diff = {k for k, v in _observables(m).items() if v != _observables(base).get(k)}
     assert diff, f"{injection_id} changed nothing observable"
     check = _EXPECT.get(injection_id)
     if check is not None:
@@ -186,8 +189,10 @@ class Recorder(RiskInjection):
             for d in init["effective_policy"]["equipment_registry"]["devices"]
             if d["device_type"] == "CHEM"
         )
-        init["schedule"] = [*init["schedule"], {"t_s": 50.0, "kind": "DEVICE_FAULT",
-                                                  "device_id": chem[0]}]
+        init["schedule"] = [
+            *init["schedule"],
+            {"t_s": 50.0, "kind": "DEVICE_FAULT", "device_id": chem[0]},
+        ]
 
     def network_overrides(self, ctx: InjectionContext) -> dict[str, Any]:
         self.calls.append(("network_overrides", ctx.bus))
@@ -317,7 +322,10 @@ def test_stale_action_rate_falls_back_to_stale_view_blocks(
     task = get_task("coord_scale")(scale_config=SCALE)
     wander = Wanderer()
     m, _ = run_episode(
-        task, 1, coord_method=METHOD_ID, method_params={"wander": "A_WORKER_0003"},
+        task,
+        1,
+        coord_method=METHOD_ID,
+        method_params={"wander": "A_WORKER_0003"},
         injection=wander,
     )
     assert wander.blocked_by_reason == {"ZONE_UNKNOWN": task.max_steps}

@@ -53,8 +53,11 @@ def test_shipped_policy_loads_and_overrides_merge() -> None:
         ({"drop_rate": 1.5}, "drop_rate", "lower it"),
         ({"jitter": 3}, "jitter", "remove or rename"),
         ({"reorder_window": -1}, "reorder_window", "FIFO"),
-        ({"drop_spikes": [{"start_ms": 5, "end_ms": 1, "drop_rate": 0.1}]},
-         "drop_spikes[0].end_ms", "after start_ms"),
+        (
+            {"drop_spikes": [{"start_ms": 5, "end_ms": 1, "drop_rate": 0.1}]},
+            "drop_spikes[0].end_ms",
+            "after start_ms",
+        ),
         (
             {"partitions": [{"start_ms": 0, "end_ms": 10, "groups": [["A", "B"], ["B"]]}]},
             "partitions[0].groups[1]",
@@ -181,9 +184,7 @@ def _overtakes(delivered: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
 @pytest.mark.parametrize("window", [0, 1, 3, 8])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_no_message_is_overtaken_by_more_than_the_reorder_window(window: int, seed: int) -> None:
-    net = _model(
-        seed, delay_p50_ms=5.0, delay_p95_ms=400.0, drop_rate=0.05, reorder_window=window
-    )
+    net = _model(seed, delay_p50_ms=5.0, delay_p95_ms=400.0, drop_rate=0.05, reorder_window=window)
     rng = np.random.default_rng(seed)
     t = 0.0
     for _ in range(1500):

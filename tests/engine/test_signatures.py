@@ -490,7 +490,8 @@ def test_no_signature_backdoor_in_the_package() -> None:
     for f in files:
         src = f.read_text(encoding="utf-8")
         for word in _identifier_like_tokens(src):
-            low = word.lower()
+            # The project's own name ends in "trust": LABTRUST_ALLOW_... is not "trust_all".
+            low = word.lower().replace("labtrust", "")
             hits += [(str(f.relative_to(pkg)), word) for bad in FORBIDDEN if bad in low]
         # Raw text check for the most specific words, comments and docstrings included.
         low = src.lower()

@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym.benchmarks.arrivals import generate_arrivals
-from labtrust_gym.config import policy_path
 from labtrust_gym.engine.canonical import canonical_json
 from labtrust_gym.errors import ConfigError, UnknownIdError
-from labtrust_gym.policy.loader import PolicyBundle, load_policy, load_yaml
+from labtrust_gym.policy.loader import PolicyBundle, load_policy
 from labtrust_gym.rng import stream
 
 __all__ = [
@@ -172,11 +171,11 @@ class CoordinationScaleConfig:
 
 
 def _presets(repo_root: Path | str | None) -> dict[str, Any]:
-    path = policy_path(repo_root, *SCALE_CONFIGS_FILE)
-    doc = load_yaml(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("presets"), dict):
-        raise ConfigError(f"{path}: expected a mapping 'presets'")
-    return doc["presets"]
+    """The scale presets of every artifact root (``coordination/scale_configs.v0.1.yaml``
+    of each, merged; a preset id defined in two roots is an ArtifactCollisionError)."""
+    from labtrust_gym.artifacts import load_entries
+
+    return load_entries("scale_presets", repo_root)
 
 
 def list_scale_presets(repo_root: Path | str | None = None) -> list[str]:

@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym.engine.canonical import canonical_json
-from labtrust_gym.errors import RegistryError
-from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
 
 __all__ = [
     "compute_episode_metrics",
@@ -301,8 +300,9 @@ Aggregator = Callable[..., dict[str, Any]]
 
 
 def _check_aggregator(aggregator_id: str, aggregator: Any) -> None:
-    if not callable(aggregator):
-        raise RegistryError(f"metrics aggregator {aggregator_id!r} is not callable")
+    require_signature(
+        "metrics aggregator", aggregator_id, aggregator, (None, None, None), "(env, task, wall_s)"
+    )
 
 
 def _builtin_aggregators() -> None:
@@ -310,7 +310,7 @@ def _builtin_aggregators() -> None:
 
 
 AGGREGATORS: Registry[Aggregator] = Registry(
-    "metrics aggregator", check=_check_aggregator, load_builtins=_builtin_aggregators
+    "metrics aggregator", check=_check_aggregator, load_builtins=_builtin_aggregators, plugins=True
 )
 
 

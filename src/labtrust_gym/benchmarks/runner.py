@@ -31,7 +31,6 @@ import numpy as np
 from labtrust_gym._version import __version__
 from labtrust_gym.benchmarks.metrics import (
     StaleActionTally,
-    compute_episode_metrics,
     coordination_metrics,
     summarize_episodes,
 )
@@ -152,8 +151,9 @@ def _resolve_injection(task: BenchmarkTask, injection: Any) -> Any:
     if isinstance(injection, str):
         from labtrust_gym.coordination.injections import make_injection
 
-        return make_injection(injection, task.params.get("injection_params"),
-                              repo_root=task.policy.policy_dir)
+        return make_injection(
+            injection, task.params.get("injection_params"), repo_root=task.policy.policy_dir
+        )
     return injection
 
 
@@ -275,7 +275,7 @@ def run_episode(
     wall = time.perf_counter() - t0
     if bus is not None:
         bus.deliver_until(env.step_count * dt * 1000.0)
-    metrics = compute_episode_metrics(env, task, wall)
+    metrics = _metrics_aggregator()(env, task, wall)
     metrics.update(task.episode_metrics(env))
     if bus is not None:
         metrics.update(coordination_metrics(bus, method, tally))
@@ -374,6 +374,8 @@ def run_benchmark(
         },
         "logs": logs,
         "plugins": _plugins_record(),
+        "plugin_overrides": _overrides_record(),
+        "lab_profile": _profile_record(),
         "environment": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -399,11 +401,35 @@ def _paired_impact(task: BenchmarkTask, seed: int, attacked: dict[str, Any]) -> 
 
 
 def _plugins_record() -> list[dict[str, Any]]:
-    try:
-        from labtrust_gym.plugins import loaded_plugins
-    except ImportError:
-        return []
+    """The plugins loaded in this process: ``{group, kind, name, value, distribution,
+    version, override}`` (entry points and lab-profile extension packages)."""
+    from labtrust_gym.plugins import loaded_plugins
+
     return loaded_plugins()
+
+
+def _overrides_record() -> list[dict[str, str]]:
+    """Every registry override of this process: ``{kind, id, by, replaced}``."""
+    from labtrust_gym.plugins import plugin_overrides
+
+    return plugin_overrides()
+
+
+def _profile_record() -> dict[str, Any] | None:
+    from labtrust_gym.profiles import active_lab_profile
+
+    prof = active_lab_profile()
+    return prof.record() if prof is not None else None
+
+
+def _metrics_aggregator() -> Callable[..., dict[str, Any]]:
+    """The registered metrics aggregator of the active lab profile
+    (``metrics_aggregator_id``), else ``default`` (:func:`compute_episode_metrics`
+    unless overridden)."""
+    from labtrust_gym.benchmarks.metrics import get_metrics_aggregator
+    from labtrust_gym.profiles import profile_provider_id
+
+    return get_metrics_aggregator(profile_provider_id("metrics_aggregator_id"))
 
 
 RESULTS_SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.v0.1.schema.json"

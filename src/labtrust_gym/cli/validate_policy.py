@@ -34,7 +34,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--partner",
         metavar="ID",
         default=None,
-        help="merge the overlay policy/partners/ID/ before validating",
+        help="merge the overlay partners/ID/ before validating (default: the partner of "
+        "the lab profile given with labtrust --profile)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the problems as a JSON list on stdout"
@@ -45,8 +46,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from labtrust_gym.policy.validate import check_policy_dir
+    from labtrust_gym.profiles import active_lab_profile
 
-    result = check_policy_dir(args.policy_dir, args.partner)
+    partner = args.partner
+    prof = active_lab_profile()
+    if partner is None and prof is not None:  # labtrust --profile ID validate-policy
+        partner = prof.partner_id
+    result = check_policy_dir(args.policy_dir, partner)
     problems = result.problems
     if args.json:
         payload = [{"file": f, "path": p, "message": m} for f, p, m in problems]

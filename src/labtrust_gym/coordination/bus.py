@@ -395,9 +395,7 @@ class SignedMessageBus:
 
     def pending(self, agent_id: str) -> int:
         """An upper bound of the messages waiting for ``agent_id`` (no filtering)."""
-        return len(self._bcast) - self._cursor.get(agent_id, 0) + len(
-            self._inbox.get(agent_id, ())
-        )
+        return len(self._bcast) - self._cursor.get(agent_id, 0) + len(self._inbox.get(agent_id, ()))
 
     # ----------------------------------------------------------------- telemetry -----
     def telemetry(self) -> dict[str, Any]:

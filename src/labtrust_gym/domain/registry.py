@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from labtrust_gym.errors import RegistryError
-from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
 
 __all__ = ["register_domain", "get_domain_adapter_factory", "list_domains", "DOMAINS"]
 
@@ -31,15 +30,16 @@ def _hospital_lab(workflow_spec: Any = None, config: Any = None) -> Any:
 
 
 def _check(domain_id: str, factory: Any) -> None:
-    if not callable(factory):
-        raise RegistryError(f"domain {domain_id!r}: factory {factory!r} is not callable")
+    require_signature("domain", domain_id, factory, (None, None), "(workflow_spec, config)")
 
 
 def _builtins() -> None:
     DOMAINS.register("hospital_lab", _hospital_lab, origin=BUILTIN_ORIGIN)
 
 
-DOMAINS: Registry[DomainFactory] = Registry("domain", check=_check, load_builtins=_builtins)
+DOMAINS: Registry[DomainFactory] = Registry(
+    "domain", check=_check, load_builtins=_builtins, plugins=True
+)
 
 
 def register_domain(

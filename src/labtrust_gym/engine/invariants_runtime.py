@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labtrust_gym.errors import RegistryError
-from labtrust_gym.registry import Registry
+from labtrust_gym.registry import Registry, require_signature
 
 __all__ = [
     "InvariantHandler",
@@ -37,8 +37,7 @@ def _check(key: str, handler: Any) -> None:
         raise RegistryError(
             f"invariant handler key {key!r} must be 'type.check_name' with two non-empty parts"
         )
-    if not callable(handler):
-        raise RegistryError(f"invariant handler {key} is not callable")
+    require_signature("invariant handler", key, handler, (None, {}, {}), "(env, event, params)")
 
 
 def _builtins() -> None:
@@ -48,7 +47,7 @@ def _builtins() -> None:
 
 
 HANDLERS: Registry[InvariantHandler] = Registry(
-    "invariant handler", check=_check, load_builtins=_builtins
+    "invariant handler", check=_check, load_builtins=_builtins, plugins=True
 )
 
 

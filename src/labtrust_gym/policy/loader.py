@@ -163,20 +163,31 @@ def load_policy(
 
     ``policy_root`` is a repository root or a ``policy/`` directory (default: see
     :func:`labtrust_gym.config.get_policy_dir`). With ``partner_id`` the files under
-    ``policy/partners/<partner_id>/`` (same relative paths) are deep-merged over the base.
+    ``partners/<partner_id>/`` (same relative paths) are deep-merged over the base; the
+    overlay is looked up in the artifact roots (:mod:`labtrust_gym.artifacts`). Without
+    ``partner_id`` the active lab profile's ``partner_id`` applies, if any.
     """
     pdir = get_policy_dir(policy_root)
     paths = [pdir / rel for rel in POLICY_FILES.values()]
-    overlay_dir = pdir / "partners" / partner_id if partner_id else None
-    if overlay_dir is not None and not overlay_dir.is_dir():
-        known = sorted(p.name for p in (pdir / "partners").glob("*") if p.is_dir())
-        raise PolicyError(
-            f"partner overlay {partner_id!r} not found at {overlay_dir}; known partners: "
-            f"{', '.join(known) or '(none)'}"
-        )
+    if partner_id is None:
+        from labtrust_gym.profiles import active_lab_profile
+
+        prof = active_lab_profile()
+        partner_id = prof.partner_id if prof is not None else None
+    overlay_dir = None
+    if partner_id:
+        from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
+
+        overlay_dir = resolve_artifact("partners", partner_id, pdir, required=False)
+        if overlay_dir is None:
+            known = sorted(discover_artifacts("partners", pdir))
+            raise PolicyError(
+                f"partner overlay {partner_id!r} not found (looked for partners/{partner_id}/ "
+                f"in the artifact roots); known partners: {', '.join(known) or '(none)'}"
+            )
     overlay_paths = [overlay_dir / rel for rel in POLICY_FILES.values()] if overlay_dir else []
     stamp = tuple(p.stat().st_mtime if p.exists() else -1.0 for p in paths + overlay_paths)
-    key = (str(pdir), partner_id, stamp)
+    key = (str(pdir), str(overlay_dir) if overlay_dir else None, stamp)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit

@@ -264,12 +264,14 @@ def _read(path: Path) -> tuple[Any, Problem | None]:
 def _overlay_dir(pdir: Path, partner_id: str | None) -> Path | None:
     if not partner_id:
         return None
-    overlay = pdir / "partners" / partner_id
-    if not overlay.is_dir():
-        known = sorted(p.name for p in (pdir / "partners").glob("*") if p.is_dir())
+    from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
+
+    overlay = resolve_artifact("partners", partner_id, pdir, required=False)
+    if overlay is None:
+        known = sorted(discover_artifacts("partners", pdir))
         raise PolicyError(
-            f"partner overlay {partner_id!r} not found at {overlay}; known partners: "
-            f"{', '.join(known) or '(none)'}"
+            f"partner overlay {partner_id!r} not found (looked for partners/{partner_id}/ in "
+            f"the artifact roots); known partners: {', '.join(known) or '(none)'}"
         )
     return overlay
 

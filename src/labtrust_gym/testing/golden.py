@@ -77,8 +77,12 @@ def golden_dir(policy_root: Path | str | None = None) -> Path:
 
 
 def golden_files(policy_root: Path | str | None = None) -> list[Path]:
-    """Every golden scenario file, sorted by name."""
-    return sorted(golden_dir(policy_root).glob(GOLDEN_GLOB))
+    """Every golden scenario file, sorted by name: those of every artifact root (see
+    :mod:`labtrust_gym.artifacts`; a file name present in two roots is an
+    ArtifactCollisionError), or of ``policy_root`` alone when it is not one of them."""
+    from labtrust_gym.artifacts import discover_paths
+
+    return sorted(discover_paths("golden", policy_root), key=lambda p: p.name)
 
 
 def _validator(policy_root: Path | str | None) -> Draft202012Validator:

@@ -12,7 +12,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from labtrust_gym.config import policy_path
 from labtrust_gym.errors import RegistryError
 from labtrust_gym.policy.loader import load_yaml
 from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
@@ -44,7 +43,9 @@ def _check(method_id: str, factory: Any) -> None:
         pass  # builtins without a signature: trust the caller
 
 
-#: Built-in methods: id -> "module:factory" under labtrust_gym.baselines.coordination.
+#: Built-in methods: id -> "module:Class" under labtrust_gym.baselines.coordination (a
+#: CoordinationMethod subclass is its own factory: ``Class(policy, repo_root,
+#: scale_config, params)``).
 BUILTIN_METHODS = {
     "scripted_team": "scripted_team:ScriptedTeamMethod",
     "centralized_planner": "centralized:CentralizedPlanner",
@@ -65,7 +66,9 @@ def _builtins() -> None:
         METHODS.register(method_id, getattr(module, fn), origin=BUILTIN_ORIGIN)
 
 
-METHODS: Registry[Factory] = Registry("coordination method", check=_check, load_builtins=_builtins)
+METHODS: Registry[Factory] = Registry(
+    "coordination method", check=_check, load_builtins=_builtins, plugins=True
+)
 
 
 def register_coordination_method(
@@ -84,11 +87,24 @@ def list_coordination_methods() -> list[str]:
 
 
 def load_catalogue(repo_root: Any = None) -> dict[str, Any]:
-    doc = load_yaml(policy_path(repo_root, *CATALOGUE))
-    methods = doc.get("methods") if isinstance(doc, dict) else None
-    if not isinstance(methods, dict):
-        raise RegistryError(f"{policy_path(repo_root, *CATALOGUE)}: expected a mapping 'methods'")
-    return methods
+    """``method_id -> entry`` of the coordination-method catalogue.
+
+    The entries of every artifact root's ``coordination/coordination_methods.v0.1.yaml``
+    are merged (an id defined in two roots is an
+    :class:`~labtrust_gym.artifacts.ArtifactCollisionError`); an active lab profile's
+    ``coordination_methods_path`` replaces the search with that one file.
+    """
+    from labtrust_gym.artifacts import load_entries
+    from labtrust_gym.profiles import profile_path_override
+
+    override = profile_path_override("coordination_methods_path")
+    if override is not None:
+        doc = load_yaml(override)
+        methods = doc.get("methods") if isinstance(doc, dict) else None
+        if not isinstance(methods, dict):
+            raise RegistryError(f"{override}: expected a mapping 'methods'")
+        return methods
+    return load_entries("coordination_methods", repo_root)
 
 
 def make_coordination_method(

@@ -18,13 +18,18 @@ def _check(name: str, task_class: Any) -> None:
             f"task {name!r}: {task_class!r} is not a subclass of "
             "labtrust_gym.benchmarks.tasks.BenchmarkTask; register the class, not an instance"
         )
+    if task_class.name != name:
+        raise RegistryError(
+            f"task {name!r}: {task_class.__qualname__}.name is {task_class.name!r}; a task is "
+            "registered under its own name (results report it)"
+        )
 
 
 def _builtins() -> None:
     import labtrust_gym.benchmarks.tasks.builtin  # noqa: F401  (registers the built-ins)
 
 
-TASKS: Registry[type] = Registry("task", check=_check, load_builtins=_builtins)
+TASKS: Registry[type] = Registry("task", check=_check, load_builtins=_builtins, plugins=True)
 
 
 def register_task(

@@ -1,0 +1,282 @@
+"""Security suites: the provider registry and the default provider.
+
+A security suite provider has two methods:
+
+* ``load_suite(policy_root, partner_id) -> dict``: the suite document;
+* ``run_suite(policy_root, repo_root, **options) -> list[dict]``: run it, one result per
+  attack ``{attack_id, passed, checks: [...], ...}``.
+
+Register one with :func:`register_security_suite_provider` (or the entry-point group
+``labtrust_gym.security_suite_providers``); :func:`run_security_suite` runs the provider
+of the active lab profile (``security_suite_provider_id``), else ``default``.
+
+The ``default`` provider reads ``security/security_suite.v0.1.yaml`` (schema
+``security_suite.v0.1``; a lab profile's ``security_suite_path`` replaces it; a partner
+overlay ``partners/<id>/security/security_suite.v0.1.yaml`` is merged over it) and runs
+every attack as real benchmark episodes: the insider tasks (``adversarial_disruption``,
+``insider_key_misuse``) and ``coord_risk`` with the identity-spoofing, message-poisoning
+and collusion injections. An attack passes when each of its checks holds for a metric of
+every episode (:func:`evaluate_check`). Replacing the provider can weaken the evidence
+(a custom provider may run other attacks or relax checks): the report names the provider
+and the suite file so the change is visible.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from labtrust_gym.errors import ConfigError, RegistryError
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
+
+__all__ = [
+    "SECURITY_SUITE_FILE",
+    "SECURITY_SUITE_PROVIDERS",
+    "DefaultSecuritySuiteProvider",
+    "register_security_suite_provider",
+    "get_security_suite_provider",
+    "list_security_suite_providers",
+    "run_security_suite",
+    "evaluate_check",
+]
+
+#: The default suite, relative to the policy directory.
+SECURITY_SUITE_FILE = "security/security_suite.v0.1.yaml"
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
+
+def evaluate_check(check: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """``{metric, op, value, observed, passed[, problem]}`` of one check on one metrics
+    mapping. A missing metric, or a value of the wrong type, fails the check."""
+    name, op, want = check["metric"], check["op"], check["value"]
+    out: dict[str, Any] = {"metric": name, "op": op, "value": want}
+    if name not in metrics:
+        return {**out, "observed": None, "passed": False, "problem": "metric missing"}
+    got = metrics[name]
+    out["observed"] = got
+    if op == "keys_within":
+        if not isinstance(got, Mapping):
+            return {**out, "passed": False, "problem": "metric is not a mapping"}
+        extra = sorted(k for k in got if k not in set(want))
+        return {**out, "passed": not extra, **({"unexpected": extra} if extra else {})}
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        return {**out, "passed": False, "problem": "metric is not a number"}
+    if op not in _OPS:
+        raise ConfigError(f"unknown check op {op!r}; known: {', '.join([*_OPS, 'keys_within'])}")
+    return {**out, "passed": bool(_OPS[op](got, want))}
+
+
+class DefaultSecuritySuiteProvider:
+    """The default provider (see the module docstring)."""
+
+    provider_id = "default"
+
+    def suite_path(self, policy_root: Path | str | None = None) -> Path:
+        from labtrust_gym.config import policy_path
+        from labtrust_gym.profiles import profile_path_override
+
+        return profile_path_override("security_suite_path") or policy_path(
+            policy_root, *SECURITY_SUITE_FILE.split("/")
+        )
+
+    def load_suite(
+        self, policy_root: Path | str | None = None, partner_id: str | None = None
+    ) -> dict[str, Any]:
+        from labtrust_gym.artifacts import resolve_artifact
+        from labtrust_gym.benchmarks.tasks import list_tasks
+        from labtrust_gym.config import get_policy_dir
+        from labtrust_gym.policy.loader import load_yaml, merge_overlay
+        from labtrust_gym.policy.validate import raise_for_problems, validate_document
+
+        path = self.suite_path(policy_root)
+        doc = load_yaml(path)
+        source = str(path)
+        if partner_id:
+            pdir = resolve_artifact("partners", partner_id, policy_root)
+            assert pdir is not None
+            over = pdir / SECURITY_SUITE_FILE
+            if over.is_file():
+                doc = merge_overlay(doc, load_yaml(over))
+                source += f" + {over}"
+        raise_for_problems(
+            validate_document(get_policy_dir(policy_root), SECURITY_SUITE_FILE, doc, source)
+        )
+        tasks = set(list_tasks())
+        ids: set[str] = set()
+        for a in doc["attacks"]:
+            if a["attack_id"] in ids:
+                raise ConfigError(f"{source}: attack {a['attack_id']} is listed twice")
+            ids.add(a["attack_id"])
+            if a["task"] not in tasks:
+                raise ConfigError(
+                    f"{source}: attack {a['attack_id']}: unknown task {a['task']!r}; "
+                    f"known: {', '.join(sorted(tasks))}"
+                )
+        doc["source"] = source
+        return doc
+
+    def run_suite(
+        self,
+        policy_root: Path | str | None = None,
+        repo_root: Path | str | None = None,
+        *,
+        partner_id: str | None = None,
+        attack_ids: Sequence[str] | None = None,
+        seed: int | None = None,
+        suite: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run the suite's attacks (all, or ``attack_ids``); one result per attack."""
+        from labtrust_gym.benchmarks.runner import run_benchmark
+        from labtrust_gym.benchmarks.tasks import get_task
+        from labtrust_gym.policy.loader import load_policy
+
+        suite = suite if suite is not None else self.load_suite(policy_root, partner_id)
+        attacks = list(suite["attacks"])
+        if attack_ids:
+            known = {a["attack_id"] for a in attacks}
+            unknown = [a for a in attack_ids if a not in known]
+            if unknown:
+                raise ConfigError(
+                    f"unknown attack id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                )
+            attacks = [a for a in attacks if a["attack_id"] in set(attack_ids)]
+        defaults = suite.get("defaults") or {}
+        policy = load_policy(policy_root, partner_id=partner_id)
+        out = []
+        for a in attacks:
+            kw: dict[str, Any] = {"policy": policy, "params": a.get("params")}
+            if a.get("scale"):
+                kw["scale_config"] = a["scale"]
+            task = get_task(a["task"])(**kw)
+            episodes = int(a.get("episodes", defaults.get("episodes", 1)))
+            s = int(seed if seed is not None else a.get("seed", defaults.get("seed", 0)))
+            res = run_benchmark(task, episodes, s, injection=a.get("injection"))
+            checks = []
+            for c in a["checks"]:
+                per_ep = [evaluate_check(c, ep["metrics"]) for ep in res["episodes"]]
+                checks.append(
+                    {
+                        "metric": c["metric"],
+                        "op": c["op"],
+                        "value": c["value"],
+                        "observed": [r["observed"] for r in per_ep],
+                        "passed": all(r["passed"] for r in per_ep),
+                        "problems": sorted({r["problem"] for r in per_ep if "problem" in r}),
+                    }
+                )
+            out.append(
+                {
+                    "attack_id": a["attack_id"],
+                    "title": a.get("title", ""),
+                    "task": a["task"],
+                    "scale": a.get("scale"),
+                    "injection": a.get("injection"),
+                    "episodes": episodes,
+                    "seed": s,
+                    "passed": all(c["passed"] for c in checks),
+                    "checks": checks,
+                    "policy_fingerprint": res["policy_fingerprint"],
+                    "episode_log_sha256": [
+                        ep["metrics"]["episode_log_sha256"] for ep in res["episodes"]
+                    ],
+                }
+            )
+        return out
+
+
+# ------------------------------------------------------------------------ registry ---
+def _check(provider_id: str, provider: Any) -> None:
+    for method, args, shape in (
+        ("load_suite", (None, None), "(policy_root, partner_id)"),
+        ("run_suite", (None, None), "(policy_root, repo_root, ...)"),
+    ):
+        fn = getattr(provider, method, None)
+        if fn is None:
+            raise RegistryError(
+                f"security suite provider {provider_id!r}: {provider!r} has no method {method}"
+            )
+        require_signature("security suite provider", f"{provider_id}.{method}", fn, args, shape)
+
+
+def _builtins() -> None:
+    SECURITY_SUITE_PROVIDERS.register(
+        "default", DefaultSecuritySuiteProvider(), origin=BUILTIN_ORIGIN
+    )
+
+
+SECURITY_SUITE_PROVIDERS: Registry[Any] = Registry(
+    "security suite provider", check=_check, load_builtins=_builtins, plugins=True
+)
+
+
+def register_security_suite_provider(
+    provider_id: str, provider: Any, *, override: bool = False, origin: str = "runtime"
+) -> None:
+    """Register a provider (an object with ``load_suite`` and ``run_suite``)."""
+    SECURITY_SUITE_PROVIDERS.register(provider_id, provider, override=override, origin=origin)
+
+
+def get_security_suite_provider(provider_id: str) -> Any:
+    return SECURITY_SUITE_PROVIDERS.get(provider_id)
+
+
+def list_security_suite_providers() -> list[str]:
+    return SECURITY_SUITE_PROVIDERS.ids()
+
+
+def run_security_suite(
+    provider_id: str | None = None,
+    *,
+    policy_root: Path | str | None = None,
+    partner_id: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Run a provider's suite; returns ``{provider_id, suite_id, source, passed, attacks}``.
+
+    ``provider_id`` defaults to the active lab profile's ``security_suite_provider_id``
+    (else ``default``); ``partner_id`` to the profile's partner.
+    """
+    from labtrust_gym.config import get_repo_root
+    from labtrust_gym.profiles import active_lab_profile, profile_provider_id
+
+    pid = provider_id or profile_provider_id("security_suite_provider_id")
+    prof = active_lab_profile()
+    if partner_id is None and prof is not None:
+        partner_id = prof.partner_id
+    provider = get_security_suite_provider(pid)
+    suite = provider.load_suite(policy_root, partner_id)
+    params = inspect.signature(provider.run_suite).parameters
+    any_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    unsupported = sorted(
+        k for k, v in options.items() if v is not None and not any_kw and k not in params
+    )
+    if unsupported:
+        raise ConfigError(f"security suite provider {pid!r} does not take {', '.join(unsupported)}")
+    kw = {k: v for k, v in options.items() if v is not None}
+    for k, v in (("partner_id", partner_id), ("suite", suite)):
+        if any_kw or k in params:
+            kw[k] = v
+    attacks = provider.run_suite(policy_root, get_repo_root(), **kw)
+    from labtrust_gym.plugins import loaded_plugins, plugin_overrides
+
+    return {
+        "provider_id": pid,
+        "suite_id": suite.get("suite_id"),
+        "source": suite.get("source"),
+        "partner_id": partner_id,
+        "passed": bool(attacks) and all(a["passed"] for a in attacks),
+        "attacks": attacks,
+        "plugins": loaded_plugins(),
+        "plugin_overrides": plugin_overrides(),
+    }
