@@ -996,3 +996,26 @@ def test_zone_kind_vocabulary_matches_the_schemas() -> None:
     rbac = json.loads((POLICY_SRC / "schemas" / "rbac_policy.v0.1.schema.json").read_text())
     assert layout["$defs"]["zone"]["properties"]["kind"]["enum"] == list(ZONE_KINDS)
     assert rbac["$defs"]["role"]["properties"]["zone_kinds"]["items"]["enum"] == list(ZONE_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("rel", "edit", "field"),
+    [
+        (
+            "lab_profiles/example.v0.1.yaml",
+            {"extension_packages": "not-a-list"},
+            "extension_packages",
+        ),
+        ("benchmark_packs/default.v0.1.yaml", {"version": 3}, "version"),
+        ("studies/coord_default.v0.1.yaml", {"episodes_per_cell": 0}, "episodes_per_cell"),
+    ],
+)
+def test_profiles_packs_and_study_specs_are_validated(
+    pdir: Path, rel: str, edit: dict[str, Any], field: str
+) -> None:
+    path = pdir / rel
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    doc.update(edit)
+    path.write_text(yaml.dump(doc, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    problems = validate_policy_dir(pdir)
+    assert any(p[0] == str(path) and p[1].startswith(field) for p in problems), problems

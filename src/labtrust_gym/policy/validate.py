@@ -69,6 +69,12 @@ SLA_PRIORITIES: tuple[str, ...] = ("STAT", "URGENT", "ROUTINE")
 
 #: Directories under ``policy/`` never scanned for extra documents.
 _SKIP_DIRS = frozenset({"schemas", "partners"})
+#: Directories of artifacts named by the user (``<id>.v0.1.yaml``), one schema per kind.
+KIND_SCHEMAS = {
+    "lab_profiles": "schemas/lab_profile.v0.1.schema.json",
+    "benchmark_packs": "schemas/benchmark_pack.v0.1.schema.json",
+    "studies": "schemas/study_spec.v0.1.schema.json",
+}
 
 
 class PolicyCheck(NamedTuple):
@@ -182,14 +188,13 @@ def check_policy_dir(
     if overlay_dir is not None:
         problems.extend(_stray_overlay_files(overlay_dir))
     problems.extend(validate_documents(pdir, docs, sources))
-    for path in _extra_documents(pdir):
+    for path, schema in _extra_documents(pdir):
         files.append(str(path))
         doc, problem = _read(path)
         if problem is not None:
             problems.append(problem)
             continue
-        rel = path.relative_to(pdir).as_posix()
-        problems.extend(_schema_check(pdir, rel, str(path), doc))
+        problems.extend(_schema_check(pdir, "", str(path), doc, schema=schema))
     return PolicyCheck(problems, files)
 
 
@@ -294,16 +299,21 @@ def _stray_overlay_files(overlay_dir: Path) -> list[Problem]:
     return out
 
 
-def _extra_documents(pdir: Path) -> list[Path]:
-    """``*.yaml`` files outside :data:`POLICY_FILES` that have a schema of their own."""
+def _extra_documents(pdir: Path) -> list[tuple[Path, str]]:
+    """``(file, schema)`` of the ``*.yaml`` files outside :data:`POLICY_FILES` that have a
+    schema: their kind's (:data:`KIND_SCHEMAS`: profiles, packs, study specs) or their
+    own by name."""
     known = set(POLICY_FILES.values())
     out = []
     for path in sorted(pdir.rglob("*.yaml")):
         rel = path.relative_to(pdir)
         if rel.parts[0] in _SKIP_DIRS or rel.as_posix() in known:
             continue
-        if (pdir / schema_path_for(rel.as_posix())).is_file():
-            out.append(path)
+        schema = KIND_SCHEMAS.get(rel.parts[0]) if len(rel.parts) == 2 else None
+        if schema is None:
+            schema = schema_path_for(rel.as_posix())
+        if (pdir / schema).is_file():
+            out.append((path, schema))
     return out
 
 
@@ -363,8 +373,10 @@ def _inline_local_refs(node: Any, defs: Mapping[str, Any], stack: tuple[str, ...
     return node
 
 
-def _schema_check(policy_dir: Path, rel: str, source: str, doc: Any) -> list[Problem]:
-    validator = _validator_for(policy_dir / schema_path_for(rel))
+def _schema_check(
+    policy_dir: Path, rel: str, source: str, doc: Any, *, schema: str | None = None
+) -> list[Problem]:
+    validator = _validator_for(policy_dir / (schema or schema_path_for(rel)))
     if isinstance(validator, str):
         return [(source, "", validator)]
     if doc is None:
