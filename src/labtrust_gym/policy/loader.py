@@ -30,6 +30,7 @@ __all__ = [
     "load_policy_document",
     "load_yaml",
     "merge_overlay",
+    "partner_overlay_dir",
 ]
 
 #: Logical name -> path of the file under ``policy/``. The schema of ``<dir>/<name>.vX.yaml``
@@ -153,6 +154,23 @@ def fingerprint_docs(docs: Mapping[str, Any]) -> str:
 _CACHE: dict[tuple[str, str | None, tuple[float, ...]], PolicyBundle] = {}
 
 
+def partner_overlay_dir(pdir: Path, partner_id: str | None) -> Path | None:
+    """The overlay directory ``partners/<partner_id>/`` in the artifact roots (None
+    without a partner); PolicyError listing the known partners if there is none."""
+    if not partner_id:
+        return None
+    from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
+
+    overlay = resolve_artifact("partners", partner_id, pdir, required=False)
+    if overlay is None:
+        known = sorted(discover_artifacts("partners", pdir))
+        raise PolicyError(
+            f"partner overlay {partner_id!r} not found (looked for partners/{partner_id}/ in "
+            f"the artifact roots); known partners: {', '.join(known) or '(none)'}"
+        )
+    return Path(overlay)
+
+
 def load_policy(
     policy_root: Path | str | None = None,
     *,
@@ -174,17 +192,7 @@ def load_policy(
 
         prof = active_lab_profile()
         partner_id = prof.partner_id if prof is not None else None
-    overlay_dir = None
-    if partner_id:
-        from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
-
-        overlay_dir = resolve_artifact("partners", partner_id, pdir, required=False)
-        if overlay_dir is None:
-            known = sorted(discover_artifacts("partners", pdir))
-            raise PolicyError(
-                f"partner overlay {partner_id!r} not found (looked for partners/{partner_id}/ "
-                f"in the artifact roots); known partners: {', '.join(known) or '(none)'}"
-            )
+    overlay_dir = partner_overlay_dir(pdir, partner_id)
     overlay_paths = [overlay_dir / rel for rel in POLICY_FILES.values()] if overlay_dir else []
     stamp = tuple(p.stat().st_mtime if p.exists() else -1.0 for p in paths + overlay_paths)
     key = (str(pdir), str(overlay_dir) if overlay_dir else None, stamp)

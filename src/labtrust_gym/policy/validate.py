@@ -32,6 +32,7 @@ from labtrust_gym.policy.loader import (
     POLICY_FILES,
     load_yaml,
     merge_overlay,
+    partner_overlay_dir,
     schema_path_for,
     thaw,
 )
@@ -142,7 +143,7 @@ def check_policy_dir(
 ) -> PolicyCheck:
     """Like :func:`validate_policy_dir`, also returning the list of files read."""
     pdir = get_policy_dir(policy_root)
-    overlay_dir = _overlay_dir(pdir, partner_id)
+    overlay_dir = partner_overlay_dir(pdir, partner_id)
     problems: list[Problem] = []
     files: list[str] = []
     docs: dict[str, Any] = {}
@@ -264,21 +265,6 @@ def _read(path: Path) -> tuple[Any, Problem | None]:
             _PARSED.clear()
         _PARSED[key] = doc
     return doc, None
-
-
-def _overlay_dir(pdir: Path, partner_id: str | None) -> Path | None:
-    if not partner_id:
-        return None
-    from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
-
-    overlay = resolve_artifact("partners", partner_id, pdir, required=False)
-    if overlay is None:
-        known = sorted(discover_artifacts("partners", pdir))
-        raise PolicyError(
-            f"partner overlay {partner_id!r} not found (looked for partners/{partner_id}/ in "
-            f"the artifact roots); known partners: {', '.join(known) or '(none)'}"
-        )
-    return overlay
 
 
 def _stray_overlay_files(overlay_dir: Path) -> list[Problem]:

@@ -33,9 +33,7 @@ class AssignmentDispatcher(Dispatcher):
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
         super().reset(team, engine, seed)
-        self.by_site: dict[str, list[Any]] = defaultdict(list)
-        for m in team.runners:
-            self.by_site[m.site].append(m)
+        self.by_site: dict[str, list[Any]] = team.runners_by_site
         self.assignments = 0
         from scipy.optimize import linear_sum_assignment  # slow import: only when used
 

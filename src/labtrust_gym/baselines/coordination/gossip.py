@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zlib
-from collections import defaultdict
 from typing import Any
 
 from labtrust_gym.baselines.coordination.private import PrivateDispatcher
@@ -40,11 +39,8 @@ class GossipDispatcher(PrivateDispatcher):
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
         super().reset(team, engine, seed)
-        sites: dict[str, list[str]] = defaultdict(list)
-        for m in team.runners:
-            sites[m.site].append(m.aid)
-        self.peers = {aid: ids for ids in sites.values() for aid in ids}
-        self.runner_ids = set(self.peers)
+        sites = [[m.aid for m in ms] for ms in team.runners_by_site.values()]
+        self.peers = {aid: ids for ids in sites for aid in ids}
         self.known: dict[str, dict[str, Claim]] = {aid: {} for aid in self.peers}
         self.mine: dict[str, tuple[tuple[str, ...], tuple[float, float]]] = {}
         self.sent = {"CLAIM": 0, "RELEASE": 0}

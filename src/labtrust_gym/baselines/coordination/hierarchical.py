@@ -41,11 +41,8 @@ class HubDispatcher(Dispatcher):
                 if st.zone_kind[z] == kind:
                     self.anchor.setdefault((site, g), z)
         self.groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        by_site: dict[str, list[Any]] = defaultdict(list)
-        for m in team.runners:
-            by_site[m.site].append(m)
-        self.sites = sorted(by_site)
-        for site, runners in by_site.items():
+        self.sites = sorted(team.runners_by_site)
+        for site, runners in team.runners_by_site.items():
             for i, m in enumerate(runners):
                 self._join(m, site, "front" if i % 2 == 0 else "bench")
         self.steps = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from labtrust_gym.baselines.coordination.jobs import Job, site_jobs
@@ -31,9 +30,7 @@ class ContractNetDispatcher(Dispatcher):
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
         super().reset(team, engine, seed)
-        self.by_site: dict[str, list[Any]] = defaultdict(list)
-        for m in team.runners:
-            self.by_site[m.site].append(m)
+        self.by_site: dict[str, list[Any]] = team.runners_by_site
         self.queue: dict[str, list[tuple[Plan, float]]] = {}  # runner -> queued contracts
         self.auctions = 0
         self.bids = 0

@@ -116,6 +116,7 @@ class ScriptedTeam:
         self.runner_ids = [m.aid for m in self.runners]
         self.carrier_ids = [m.aid for m in members if engine.agents[m.aid].capacity > 0]
         self._cover(engine)
+        self._result_sites: dict[tuple[str, type], frozenset[str]] = {}
         self.dispatcher.reset(self, engine, self.seed)
         self.router.reset(self, engine, self.seed)
 
@@ -193,15 +194,13 @@ class ScriptedTeam:
     def result_sites(self, m: RoleAgent) -> frozenset[str]:
         """Sites whose results agent ``m`` signs off when nothing is shared between sites:
         its own, plus sites with no agent of its role (a duty roster everyone knows)."""
-        cache = self.__dict__.setdefault("_result_sites", {})
         key = (m.site, type(m))
-        out = cache.get(key)
+        out = self._result_sites.get(key)
         if out is None:
             staffed = {x.site for x in self.members if type(x) is type(m)}
             orphan = set(self.static.site_dispatch) - staffed
-            first = min((x.site for x in self.members if type(x) is type(m)), default=None)
-            out = frozenset({m.site} | (orphan if m.site == first else set()))
-            cache[key] = out
+            out = frozenset({m.site} | (orphan if m.site == min(staffed) else set()))
+            self._result_sites[key] = out
         return out
 
     def stat_call(self, v: StepView, aid: str) -> Plan | None:
