@@ -12,6 +12,7 @@ __all__ = [
     "UnknownIdError",
     "RegistryError",
     "ConfigError",
+    "OutputPathError",
 ]
 
 
@@ -48,3 +49,8 @@ class RegistryError(LabTrustError):
 
 class ConfigError(LabTrustError, ValueError):
     """A configuration value is invalid; the message names the field."""
+
+
+class OutputPathError(ConfigError):
+    """An output path cannot be written (a directory where a file is expected, a read-only
+    location...); raised before any work starts. The message names the path."""
