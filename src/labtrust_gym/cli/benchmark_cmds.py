@@ -286,14 +286,24 @@ def _load_results(paths: list[str]) -> list[dict[str, Any]]:
             files.append(p)
         else:
             raise ConfigError(f"{p}: no such results file or directory")
+    from labtrust_gym.benchmarks.runner import validate_results
+
     out = []
     for f in files:
         try:
             doc = json.loads(f.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{f}: cannot read it ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{f}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{f}: not valid JSON ({exc})") from None
         if not isinstance(doc, dict) or doc.get("schema_version") != "labtrust.results.v0.1":
             continue
+        try:
+            validate_results(doc)
+        except ConfigError as exc:
+            raise ConfigError(f"{f}: {exc}") from None
         out.append(doc)
     if not out:
         raise ConfigError(f"no results files (schema labtrust.results.v0.1) in {paths}")
