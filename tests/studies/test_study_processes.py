@@ -4,6 +4,7 @@ does not take another worker's finished cell with it, and a run that vanished is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -239,3 +240,55 @@ def test_an_error_escaping_the_run_leaves_interrupted_not_running(
     assert m["status"] == "interrupted"
     assert m["error"] == "RuntimeError: progress display broke"
     assert run_study(spec, out, executor="inline").complete
+
+
+def _grandchild(q: Any) -> None:
+    """A pool worker without the Linux death signal: only the watchdog thread is left."""
+    import labtrust_gym.studies.executors as executors
+
+    executors._set_parent_death_signal = lambda: False
+    executors.worker_init(os.getppid())
+    q.put(os.getpid())
+    time.sleep(60)
+
+
+def _middle(q: Any) -> None:
+    p = multiprocessing.get_context("spawn").Process(target=_grandchild, args=(q,))
+    p.start()
+    time.sleep(60)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the watchdog watches for reparenting (POSIX)")
+def test_the_parent_watchdog_alone_ends_an_orphaned_worker() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    middle = ctx.Process(target=_middle, args=(q,))
+    middle.start()
+    worker = q.get(timeout=60)
+    assert middle.pid is not None
+    try:
+        if LINUX_PROC:
+            assert _alive(worker)
+        os.kill(middle.pid, signal.SIGKILL)  # the worker's parent dies without a word
+        middle.join(timeout=10)
+        deadline = time.monotonic() + 10
+        gone = False
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                gone = True
+                break
+            if LINUX_PROC and not _alive(worker):  # exited, waiting to be reaped
+                gone = True
+                break
+            time.sleep(0.1)
+        assert gone, "the orphaned worker did not notice its parent was gone"
+    finally:
+        if middle.is_alive():
+            middle.kill()
+        with contextlib.suppress(ProcessLookupError):
+            if not LINUX_PROC or _alive(worker):
+                os.kill(worker, signal.SIGKILL)
+        q.close()
+        q.join_thread()
