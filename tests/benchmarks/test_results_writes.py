@@ -72,8 +72,6 @@ def test_two_cli_runs_writing_one_out_each_report_what_they_wrote(tmp_path: Path
                 "run-benchmark",
                 "--task",
                 "qc_cascade",
-                "--episodes",
-                "2",
                 "--seed",
                 str(seed),
                 "--out",
@@ -90,7 +88,7 @@ def test_two_cli_runs_writing_one_out_each_report_what_they_wrote(tmp_path: Path
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
         m = re.search(
-            r"wrote (\S+) \(qc_cascade, 2 episodes, seed (\d+), sha256 ([0-9a-f]{64})\)", err
+            r"wrote (\S+) \(qc_cascade, 1 episode, seed (\d+), sha256 ([0-9a-f]{64})\)", err
         )
         assert m is not None, err
         assert m.group(1) == str(out) and int(m.group(2)) == seed

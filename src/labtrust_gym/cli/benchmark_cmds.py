@@ -176,12 +176,16 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         # The digest of the bytes this process wrote: another process writing the same
         # path later replaces the file, never mixes into it.
         print(
-            f"wrote {args.out} ({res['task']}, {len(res['episodes'])} episodes, seed "
+            f"wrote {args.out} ({res['task']}, {_plural(len(res['episodes']), 'episode')}, seed "
             f"{args.seed}, sha256 {digest})",
             file=sys.stderr,
         )
     _print_table([res])
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _write_failed(exc: OSError) -> int:
