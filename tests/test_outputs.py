@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing as mp
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,18 +101,79 @@ def test_check_output_file_rejects_directory_and_readonly(tmp_path: Path) -> Non
     assert check_output_file(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
-def test_check_output_dir_rejects_readonly(tmp_path: Path) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        with pytest.raises(OutputPathError, match="not writable"):
-            check_output_dir(ro)
-        with pytest.raises(OutputPathError, match="not writable"):
-            check_output_dir(ro / "child")
-    finally:
-        ro.chmod(0o700)
+def test_check_output_dir_rejects_readonly(
+    tmp_path: Path, readonly_dir: Callable[[Path], Path]
+) -> None:
+    # Holds for root too: the check creates and removes a probe file instead of trusting
+    # os.access, which says yes to root for any directory.
+    ro = readonly_dir(tmp_path / "ro")
+    with pytest.raises(OutputPathError, match="not writable") as exc:
+        check_output_dir(ro)
+    assert str(ro) in str(exc.value)
+    with pytest.raises(OutputPathError, match="not writable"):
+        check_output_dir(ro / "child")
+    with pytest.raises(OutputPathError, match="not writable"):
+        check_output_file(ro / "out.json")
+    assert not [p for p in ro.iterdir()]  # no probe left behind
+
+
+def test_check_output_file_rejects_a_file_marked_read_only_even_for_root(tmp_path: Path) -> None:
+    f = tmp_path / "results.json"
+    f.write_text("{}")
+    f.chmod(0o444)
+    with pytest.raises(OutputPathError, match="read-only"):
+        check_output_file(f)
+    f.chmod(0o644)
+    assert check_output_file(f) == f
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null")
+def test_check_output_file_rejects_a_device() -> None:
+    with pytest.raises(OutputPathError, match="not a regular file"):
+        check_output_file("/dev/null")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_directory_where_nothing_can_be_created_is_rejected() -> None:
+    # /proc exists and os.access says root may write it, yet no file can be created there.
+    with pytest.raises(OutputPathError, match="/proc"):
+        check_output_file("/proc/labtrust-results.json")
+    with pytest.raises(OutputPathError, match="/proc"):
+        check_output_dir("/proc/labtrust-run")
+
+
+def test_a_write_failing_half_way_leaves_no_temp_and_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+    real_fdopen = os.fdopen
+
+    class _DiskFills:
+        """A file object whose disk fills after 4 KB (the first half is written)."""
+
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def write(self, data: bytes) -> int:
+            self.f.write(data[:4096])
+            self.f.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)
+
+        def __enter__(self) -> _DiskFills:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: _DiskFills(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_bytes(target, b"z" * 12_000)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
 def test_check_output_dir_rejects_file(tmp_path: Path) -> None:

@@ -49,6 +49,30 @@ def _existing_ancestor(path: Path) -> Path:
     return p
 
 
+def _probe_failure(directory: Path, make_dir: bool) -> OSError | None:
+    """Create and remove a probe entry in ``directory``; the error if that fails.
+
+    Permission bits do not answer "can this process write here": ``os.access`` says yes to
+    root for a ``chmod 500`` directory and knows nothing of read-only mounts or immutable
+    directories. Trying is the honest test. The probe has the temporary-file prefix, so a
+    probe left by a killed process is cleaned up like any other temporary file.
+    """
+    try:
+        if make_dir:
+            os.rmdir(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}probe.", dir=directory))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}probe.", dir=directory)
+            os.close(fd)
+            os.unlink(name)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
 def _check_dir_creatable(directory: Path, what: str) -> None:
     """``directory`` exists as a writable directory or can be created."""
     if directory.exists():
@@ -57,9 +81,11 @@ def _check_dir_creatable(directory: Path, what: str) -> None:
                 f"{what} {directory}: exists and is not a directory; choose another path "
                 "or remove the file"
             )
-        if not os.access(directory, os.W_OK | os.X_OK):
+        err = _probe_failure(directory, make_dir=False)
+        if err is not None:
             raise OutputPathError(
-                f"{what} {directory}: directory is not writable; choose a writable directory"
+                f"{what} {directory}: directory is not writable ({_reason(err)}); choose a "
+                "writable directory"
             )
         return
     anc = _existing_ancestor(directory)
@@ -68,23 +94,46 @@ def _check_dir_creatable(directory: Path, what: str) -> None:
             f"{what} {directory}: {anc} is a file, so the directory cannot be created; "
             "choose another path"
         )
-    if not os.access(anc, os.W_OK | os.X_OK):
+    err = _probe_failure(anc, make_dir=True)
+    if err is not None:
         raise OutputPathError(
-            f"{what} {directory}: cannot create it, {anc} is not writable; choose a "
-            "writable location"
+            f"{what} {directory}: cannot create it, {anc} is not writable ({_reason(err)}); "
+            "choose a writable location"
         )
+
+
+def _file_read_only(p: Path) -> bool:
+    """The existing regular file ``p`` is marked read-only or cannot be opened to write.
+
+    Root passes ``os.access`` for any file, so the mode bits are read too (a file nobody
+    may write was marked read-only on purpose), and opening it for appending (which
+    changes nothing) catches immutable files and read-only mounts."""
+    if not os.access(p, os.W_OK) or not p.stat().st_mode & 0o222:
+        return True
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return True
+    os.close(fd)
+    return False
 
 
 def check_output_file(path: Path | str, what: str = "output file") -> Path:
     """Check, before any work, that ``path`` can be written as a file; return it.
 
-    Raises :class:`OutputPathError` naming the path when it is a directory, when an
-    existing file is not writable, or when its directory cannot be created or written.
+    Raises :class:`OutputPathError` naming the path when it is a directory or another
+    non-regular file, when an existing file is read-only, or when its directory cannot be
+    created or written (tested by creating and removing a probe file there).
     """
     p = Path(path)
     if p.is_dir():
         raise OutputPathError(f"{what} {p}: is a directory; give a file path")
-    if p.exists() and not os.access(p, os.W_OK):
+    if p.exists() and not p.is_file():
+        raise OutputPathError(
+            f"{what} {p}: exists and is not a regular file (a device, pipe or socket); "
+            "give a file path"
+        )
+    if p.exists() and _file_read_only(p):
         # os.replace would still succeed in a writable directory, but the user marked the
         # file read-only: respect that rather than silently replacing it.
         raise OutputPathError(f"{what} {p}: file is read-only; choose another path")
@@ -94,7 +143,7 @@ def check_output_file(path: Path | str, what: str = "output file") -> Path:
 
 def check_output_dir(path: Path | str, what: str = "output directory") -> Path:
     """Check, before any work, that ``path`` is (or can be created as) a writable
-    directory; return it."""
+    directory (tested by creating and removing a probe entry); return it."""
     p = Path(path)
     _check_dir_creatable(p, what)
     return p

@@ -16,6 +16,7 @@ from _study_helpers import cell_doc
 
 import labtrust_gym.benchmarks.runner as bench_runner
 from labtrust_gym.cli.main import main
+from labtrust_gym.outputs import TMP_PREFIX
 from labtrust_gym.studies import expand_cells, load_study_spec, run_study
 from labtrust_gym.studies.runner import MANIFEST_FILE, cell_states
 
@@ -25,7 +26,11 @@ def _results(out: Path) -> dict[str, bytes]:
 
 
 def _tmp_files(out: Path) -> list[Path]:
-    return sorted((out / "cells").glob("*/.*.tmp"))
+    """Temporary files of atomic writes (current and older naming) left in the study."""
+    return sorted(
+        [*out.glob(f"{TMP_PREFIX}*"), *(out / "cells").glob(f"*/{TMP_PREFIX}*")]
+        + list((out / "cells").glob("*/.*.tmp"))
+    )
 
 
 def _manifest(out: Path) -> dict[str, Any]:
@@ -49,6 +54,9 @@ def test_rerun_skips_finished_cells_and_ignores_half_written_files(
     (out / "cells" / victim / ".results.json.4242.tmp").write_text('{"schema_ver', "utf-8")
     other = expand_cells(spec)[2].cell_id
     (out / "cells" / other / ".results.json.4243.tmp").write_text("{", "utf-8")
+    (out / "cells" / other / f"{TMP_PREFIX}results.json.x1y2").write_text("{", "utf-8")
+    (out / f"{TMP_PREFIX}study_manifest.json.x3y4").write_text("{", "utf-8")
+    assert len(_tmp_files(out)) == 4
     assert cell_states(out, expand_cells(spec))[victim] == "pending"
 
     second = run_study(spec, out, executor="inline")

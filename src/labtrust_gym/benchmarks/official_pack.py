@@ -20,7 +20,6 @@ per run and ``pack_index.json``.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,11 +167,14 @@ def run_benchmark_pack(
     ``pack_index.json`` to ``out_dir``; return the index."""
     from labtrust_gym.benchmarks.runner import run_benchmark
     from labtrust_gym.benchmarks.tasks import get_task
+    from labtrust_gym.outputs import atomic_write_json, check_output_dir, check_output_file
     from labtrust_gym.plugins import loaded_plugins, plugin_overrides
     from labtrust_gym.policy.loader import load_policy
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir, "pack output directory")
+    for i, run in enumerate(pack["runs"]):
+        check_output_file(out / f"{i:02d}_{run['task']}.json", "pack results file")
+    check_output_file(out / "pack_index.json", "pack index")
     partner = partner_id if partner_id is not None else pack.get("partner_id")
     policy = load_policy(policy_root, partner_id=partner)
     runs = []
@@ -214,5 +216,5 @@ def run_benchmark_pack(
         "plugins": loaded_plugins(),
         "plugin_overrides": plugin_overrides(),
     }
-    (out / "pack_index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(out / "pack_index.json", index)
     return index

@@ -18,6 +18,7 @@ them (``before_step``), steps the env, then calls ``after_step`` and the method'
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import sys
@@ -37,6 +38,7 @@ from labtrust_gym.benchmarks.metrics import (
 from labtrust_gym.benchmarks.tasks import BenchmarkTask, get_task
 from labtrust_gym.engine.canonical import canonical_json
 from labtrust_gym.errors import ConfigError, UnknownIdError
+from labtrust_gym.outputs import atomic_write_bytes, check_output_dir, check_output_file
 from labtrust_gym.rng import derive_seed, stream
 
 __all__ = [
@@ -306,24 +308,38 @@ def run_benchmark(
     """Run a benchmark and return (and optionally write) its results document.
 
     ``injection``: a risk-injection id (``coord_risk``, ``coord_scale``), the same as
-    ``params={"injection": ID}``.
+    ``params={"injection": ID}``. ``out`` and ``log_dir`` are checked before the first
+    episode (:class:`~labtrust_gym.errors.OutputPathError` naming the path).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if coord_method is not None and controller != "scripted":
+        raise ConfigError(
+            f"controller {controller!r} and coord_method {coord_method!r} both drive the team; "
+            "give one of them (--controller random, or --coord-method ID)"
+        )
+    if out is not None:
+        check_output_file(out, "results file")
+    if log_dir is not None:
+        check_output_dir(log_dir, "episode log directory")
     if injection is not None:
+        cls: type[BenchmarkTask] = type(task) if isinstance(task, BenchmarkTask) else get_task(task)
+        if not getattr(cls, "supports_injections", False):
+            raise ConfigError(
+                f"task {cls.name} does not take risk injections (--injection); use coord_risk "
+                "or coord_scale"
+            )
         params = {**(params or {}), "injection": injection}
     task_kw: dict[str, Any] = {"timing_mode": timing, "params": params}
     if scale is not None:
         task_kw["scale_config"] = scale
     t = _resolve_task(task, **task_kw)
-    if injection is not None and not getattr(t, "supports_injections", False):
-        raise ConfigError(
-            f"task {t.name} does not take risk injections (--injection); use coord_risk or "
-            "coord_scale"
-        )
     if injection is not None and isinstance(task, BenchmarkTask):
         t.params["injection"] = injection
         t.injection = t.make_injection()  # type: ignore[attr-defined]
+    if log_dir is not None:
+        for i in range(episodes):
+            check_output_file(Path(log_dir) / f"{t.name}_ep{i:03d}.jsonl", "episode log")
     env = t.make_env(record_log=log_dir is not None)
     eps: list[dict[str, Any]] = []
     logs: list[str] = []
@@ -451,12 +467,13 @@ def validate_results(results: dict[str, Any]) -> None:
         raise ConfigError("results do not match labtrust.results.v0.1: " + "; ".join(msgs))
 
 
-def write_results(results: dict[str, Any], out: Path | str) -> None:
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+def write_results(results: dict[str, Any], out: Path | str) -> str:
+    """Write a results document to ``out`` atomically (:mod:`labtrust_gym.outputs`: a
+    temporary file unique to this writer, fsync, ``os.replace``); return the SHA-256 of
+    the bytes written, so a caller can say exactly what it wrote."""
+    data = (json.dumps(results, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    atomic_write_bytes(out, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def write_episode_log(env: Any, path: Path | str) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from labtrust_gym.benchmarks.metrics import summarize_episodes
+from labtrust_gym.outputs import atomic_write_text, check_output_dir, check_output_file
 
 __all__ = ["write_summary", "SUMMARY_METRICS"]
 
@@ -30,8 +32,10 @@ def _fmt(x: Any) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def write_summary(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_summary(results: list[dict[str, Any]], out_dir: Path | str) -> list[Path]:
+    """Write ``summary.csv`` and ``summary.md`` to ``out_dir`` (checked first; each file
+    written atomically); return their paths."""
+    out_dir = check_output_dir(out_dir, "summary directory")
     rows = []
     for r in results:
         summ = summarize_episodes(r["episodes"])
@@ -51,13 +55,13 @@ def write_summary(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
                 }
             )
     csv_path = out_dir / "summary.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(
-            f, fieldnames=["task", "controller", "metric", "n", "mean", "ci95_low", "ci95_high"]
-        )
-        w.writeheader()
-        for row in rows:
-            w.writerow(row)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(
+        buf, fieldnames=["task", "controller", "metric", "n", "mean", "ci95_low", "ci95_high"]
+    )
+    w.writeheader()
+    for row in rows:
+        w.writerow(row)
     md = ["| task | controller | metric | n | mean | 95% CI |", "|---|---|---|---|---|---|"]
     for row in rows:
         ci = (
@@ -70,5 +74,8 @@ def write_summary(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             f"{_fmt(row['mean'])} | {ci} |"
         )
     md_path = out_dir / "summary.md"
-    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
+    for path in (csv_path, md_path):
+        check_output_file(path, "summary file")
+    atomic_write_text(csv_path, buf.getvalue())
+    atomic_write_text(md_path, "\n".join(md) + "\n")
     return [csv_path, md_path]

@@ -22,26 +22,56 @@ def add_parser(sub: Any) -> None:
         "--method",
         action="append",
         default=None,
-        help="coordination method(s) for 'coord' (repeat, or 'all'; default all)",
+        help="coordination method(s) for 'coord' (repeat, or 'all'; default: all)",
     )
     p.add_argument(
         "--scale",
         action="append",
         default=None,
-        help="scale preset for 'env' (default corridor_heavy); repeat it, or give 'all' "
-        "(small_smoke, corridor_heavy, hospital_network_2k, hospital_network_10k), to run "
-        "several, each in a fresh process",
+        help="scale preset for 'env' and 'coord' (default: corridor_heavy); repeat it, or give "
+        "'all' (small_smoke, corridor_heavy, hospital_network_2k, hospital_network_10k), to "
+        "run several, each in a fresh process",
     )
-    p.add_argument("--steps", type=int, default=100, help="env steps for 'env'")
-    p.add_argument("--task", action="append", default=None, help="task(s) for 'episodes'")
-    p.add_argument("--rounds", type=int, default=40, help="workload size (specimen rounds)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.add_argument(
+        "--steps", type=int, default=100, help="env steps for 'env' (default: %(default)s)"
+    )
+    p.add_argument(
+        "--task",
+        action="append",
+        default=None,
+        help="task(s) for 'episodes' (repeat; default: every registered task)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=40,
+        help="workload size of 'engine' in specimen rounds (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed (default: %(default)s; 'coord' uses 1 for 0)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="repeats of 'engine'; the best is reported (default: %(default)s)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print JSON on stdout (default: a text table)"
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from labtrust_gym.errors import ConfigError
+
+    for opt in ("steps", "rounds", "repeats"):
+        value = getattr(args, opt, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{opt} must be >= 1, got {value}")
     if args.target == "coord":
         return _coord(args)
     if args.target == "env":

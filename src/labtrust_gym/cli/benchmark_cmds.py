@@ -15,6 +15,7 @@ from typing import Any
 
 from labtrust_gym.cli.progress import Progress
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.outputs import atomic_write_text, check_output_dir, check_output_file
 
 __all__ = ["add_parser"]
 
@@ -23,45 +24,92 @@ QUICK_EVAL_TASKS = ("throughput_sla", "adversarial_disruption", "multi_site_stat
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run-benchmark", help="run episodes of a task and write results JSON")
-    p.add_argument("--task", required=True, help="task name (see 'labtrust list-tasks')")
-    p.add_argument("--episodes", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="results JSON path (default: stdout summary)")
-    p.add_argument("--controller", default="scripted", choices=["scripted", "random"])
-    p.add_argument("--timing", choices=["explicit", "simulated"], default=None)
-    p.add_argument("--scale", default=None, help="scale preset id (coord_scale, coord_risk)")
+    p.add_argument("--task", required=True, help="task name (required; see 'labtrust list-tasks')")
+    p.add_argument(
+        "--episodes", type=int, default=1, help="number of episodes (default: %(default)s)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base seed; episode i runs with a seed derived from it and i (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="results JSON path, checked before the first episode and written atomically "
+        "(default: none; only the summary table is printed)",
+    )
+    p.add_argument(
+        "--controller",
+        default="scripted",
+        choices=["scripted", "random"],
+        help="what drives the team: the scripted baseline or uniform random actions; not "
+        "with --coord-method (default: %(default)s)",
+    )
+    p.add_argument(
+        "--timing",
+        choices=["explicit", "simulated"],
+        default=None,
+        help="timing mode (default: the task's own, from the tasks file)",
+    )
+    p.add_argument(
+        "--scale",
+        default=None,
+        help="scale preset id, only for tasks with a scale config (coord_scale, coord_risk; "
+        "default: the task's own preset)",
+    )
     p.add_argument(
         "--coord-method",
         default=None,
-        help="coordination method id driving the team (see the method catalogue)",
+        help="coordination method id driving the team (see the method catalogue); not with "
+        "--controller random (default: none, the task's own controllers)",
     )
     p.add_argument(
         "--injection",
         default=None,
         metavar="ID",
         help="risk injection id for coord_risk / coord_scale (e.g. INJ-NET-PARTITION-001; "
-        "an unknown id lists the known ones)",
+        "an unknown id lists the known ones; default: the task's own, if any)",
     )
-    p.add_argument("--log-dir", default=None, help="write replayable episode logs here")
+    p.add_argument(
+        "--log-dir",
+        default=None,
+        help="write replayable episode logs here, checked before the first episode "
+        "(default: none, no logs)",
+    )
     p.set_defaults(func=_run_benchmark)
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="base seed (default: %(default)s)")
     q.add_argument(
-        "--out-dir", default=None, help="run directory (default: ./labtrust_runs/quick_eval_<time>)"
+        "--out-dir",
+        default=None,
+        help="run directory, checked before the first episode (default: "
+        "./labtrust_runs/quick_eval_<time>)",
     )
     q.set_defaults(func=_quick_eval)
 
     s = sub.add_parser("run-summary", help="summarize the results of a run directory")
-    s.add_argument("--run", required=True, help="run directory or results JSON")
-    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.add_argument("--run", required=True, help="run directory or results JSON (required)")
+    s.add_argument(
+        "--format", choices=["text", "json"], default="text", help="(default: %(default)s)"
+    )
     s.set_defaults(func=_run_summary)
 
     m = sub.add_parser("summarize-results", help="CSV and Markdown with mean and 95%% CI")
     m.add_argument(
-        "--in", dest="inputs", nargs="+", required=True, help="results JSON files or directories"
+        "--in",
+        dest="inputs",
+        nargs="+",
+        required=True,
+        help="results JSON files or directories (required)",
     )
-    m.add_argument("--out", required=True, help="output directory")
+    m.add_argument(
+        "--out",
+        required=True,
+        help="output directory for summary.csv and summary.md (required; checked first)",
+    )
     m.set_defaults(func=_summarize)
 
     r = sub.add_parser("replay", help="re-run an episode log and confirm its hash chain")
@@ -71,10 +119,17 @@ def add_parser(sub: Any) -> None:
     d = sub.add_parser(
         "determinism-report", help="run a benchmark twice in separate processes and compare"
     )
-    d.add_argument("--task", default="throughput_sla")
-    d.add_argument("--episodes", type=int, default=1)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", default=None, help="write the report JSON here")
+    d.add_argument("--task", default="throughput_sla", help="task name (default: %(default)s)")
+    d.add_argument(
+        "--episodes", type=int, default=1, help="episodes per run (default: %(default)s)"
+    )
+    d.add_argument("--seed", type=int, default=0, help="base seed (default: %(default)s)")
+    d.add_argument(
+        "--out",
+        default=None,
+        help="also write the report JSON here, checked before the runs (default: none; the "
+        "report goes to stdout)",
+    )
     d.set_defaults(func=_determinism)
 
     lt = sub.add_parser("list-tasks", help="list the registered tasks")
@@ -91,28 +146,56 @@ def _list_tasks(args: argparse.Namespace) -> int:
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
-    from labtrust_gym.benchmarks.runner import run_benchmark
+    from labtrust_gym.benchmarks.runner import run_benchmark, write_results
 
     if args.episodes < 1:
-        raise ConfigError("--episodes must be >= 1")
-    prog = Progress(args.episodes, f"{args.task}")
-    res = run_benchmark(
-        args.task,
-        args.episodes,
-        args.seed,
-        controller=args.controller,
-        coord_method=args.coord_method,
-        timing=args.timing,
-        scale=args.scale,
-        injection=args.injection,
-        log_dir=args.log_dir,
-        out=args.out,
-        progress=prog,
-    )
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    # Before any episode: a bad path is exit 2 now, not a traceback after the last episode.
     if args.out:
-        print(f"wrote {args.out}", file=sys.stderr)
+        check_output_file(args.out, "--out")
+    if args.log_dir:
+        check_output_dir(args.log_dir, "--log-dir")
+    prog = Progress(args.episodes, f"{args.task}")
+    try:
+        res = run_benchmark(
+            args.task,
+            args.episodes,
+            args.seed,
+            controller=args.controller,
+            coord_method=args.coord_method,
+            timing=args.timing,
+            scale=args.scale,
+            injection=args.injection,
+            log_dir=args.log_dir,
+            progress=prog,
+        )
+        digest = write_results(res, args.out) if args.out else None
+    except OSError as exc:
+        return _write_failed(exc)
+    if args.out:
+        # The digest of the bytes this process wrote: another process writing the same
+        # path later replaces the file, never mixes into it.
+        print(
+            f"wrote {args.out} ({res['task']}, {_plural(len(res['episodes']), 'episode')}, seed "
+            f"{args.seed}, sha256 {digest})",
+            file=sys.stderr,
+        )
     _print_table([res])
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _write_failed(exc: OSError) -> int:
+    where = f" {exc.filename}" if exc.filename else ""
+    print(
+        f"labtrust: error: writing{where} failed: {exc.strerror or exc}; nothing partial was "
+        "left (a file written before keeps its old content)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
@@ -174,15 +257,21 @@ def _quick_eval(args: argparse.Namespace) -> int:
         if args.out_dir
         else (Path("labtrust_runs") / time.strftime("quick_eval_%Y%m%d_%H%M%S"))
     )
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, "--out-dir")
+    check_output_dir(out / "logs", "log directory")
+    for task in QUICK_EVAL_TASKS:
+        check_output_file(out / f"results_{task}.json", "results file")
     results = []
     prog = Progress(len(QUICK_EVAL_TASKS), "quick-eval")
-    for i, task in enumerate(QUICK_EVAL_TASKS):
-        res = run_benchmark(
-            task, 1, args.seed, log_dir=out / "logs", out=out / f"results_{task}.json"
-        )
-        results.append(res)
-        prog(i + 1)
+    try:
+        for i, task in enumerate(QUICK_EVAL_TASKS):
+            res = run_benchmark(
+                task, 1, args.seed, log_dir=out / "logs", out=out / f"results_{task}.json"
+            )
+            results.append(res)
+            prog(i + 1)
+    except OSError as exc:
+        return _write_failed(exc)
     _print_table(results)
     print(f"\nresults and replayable logs in {out}/", file=sys.stderr)
     bad = [r["task"] for r in results if r["summary"]["throughput"]["mean"] in (None, 0)]
@@ -201,14 +290,24 @@ def _load_results(paths: list[str]) -> list[dict[str, Any]]:
             files.append(p)
         else:
             raise ConfigError(f"{p}: no such results file or directory")
+    from labtrust_gym.benchmarks.runner import validate_results
+
     out = []
     for f in files:
         try:
             doc = json.loads(f.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{f}: cannot read it ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{f}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{f}: not valid JSON ({exc})") from None
         if not isinstance(doc, dict) or doc.get("schema_version") != "labtrust.results.v0.1":
             continue
+        try:
+            validate_results(doc)
+        except ConfigError as exc:
+            raise ConfigError(f"{f}: {exc}") from None
         out.append(doc)
     if not out:
         raise ConfigError(f"no results files (schema labtrust.results.v0.1) in {paths}")
@@ -235,8 +334,12 @@ def _run_summary(args: argparse.Namespace) -> int:
 def _summarize(args: argparse.Namespace) -> int:
     from labtrust_gym.benchmarks.summarize import write_summary
 
+    out = check_output_dir(args.out, "--out")
     results = _load_results(args.inputs)
-    paths = write_summary(results, Path(args.out))
+    try:
+        paths = write_summary(results, out)
+    except OSError as exc:
+        return _write_failed(exc)
     for p in paths:
         print(p)
     return 0
@@ -253,7 +356,15 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _determinism(args: argparse.Namespace) -> int:
     from labtrust_gym.benchmarks.runner import CI_STABLE_METRICS
+    from labtrust_gym.benchmarks.tasks import get_task
 
+    # Bad input is exit 2 here, before two child processes find it (and exit 1 said
+    # "not deterministic" for what was a typo).
+    get_task(args.task)
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.out:
+        check_output_file(args.out, "--out")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, hashseed in enumerate(("1", "2")):
@@ -276,7 +387,7 @@ def _determinism(args: argparse.Namespace) -> int:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(proc.stderr, file=sys.stderr)
-                return 1
+                return 2 if proc.returncode == 2 else 1
             runs.append(json.loads(out.read_text(encoding="utf-8")))
     diffs = []
     for i, (a, b) in enumerate(zip(runs[0]["episodes"], runs[1]["episodes"], strict=True)):
@@ -301,6 +412,9 @@ def _determinism(args: argparse.Namespace) -> int:
     }
     text = json.dumps(report, indent=2)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        try:
+            atomic_write_text(args.out, text + "\n")
+        except OSError as exc:
+            return _write_failed(exc)
     print(text)
     return 0 if not diffs else 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.outputs import check_output_dir
 
 __all__ = ["add_parser"]
 
@@ -24,7 +25,11 @@ def _study_args(p: argparse.ArgumentParser, spec_default: str | None) -> None:
         help="study spec: a YAML path, or the name of a spec in the policy's studies/ "
         + (f"(default {spec_default})" if spec_default else "(e.g. coord_default)"),
     )
-    p.add_argument("--out", required=True, help="study directory (created; re-run to resume)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="study directory (required; checked before any cell, created; re-run to resume)",
+    )
     p.add_argument(
         "--executor",
         choices=["local", "dask", "inline"],
@@ -72,14 +77,17 @@ def add_parser(sub: Any) -> None:
         "make-plots", help="PNG figures of a study directory ([plots] extra: matplotlib)"
     )
     m.add_argument("--run", required=True, help="study directory (--out of a study run)")
-    m.add_argument("--out", default=None, help="figure directory (default: RUN/plots)")
+    m.add_argument(
+        "--out", default=None, help="figure directory, checked first (default: RUN/plots)"
+    )
     m.set_defaults(func=_make_plots)
 
 
 def _run_study(args: argparse.Namespace) -> int:
     from labtrust_gym.studies.cells import expand_cells
     from labtrust_gym.studies.report import summary_file_name
-    from labtrust_gym.studies.runner import cell_states, read_error, run_study
+    from labtrust_gym.studies.run_record import describe_run, stale_run
+    from labtrust_gym.studies.runner import MANIFEST_FILE, cell_states, read_error, run_study
     from labtrust_gym.studies.spec import load_study_spec
 
     spec = load_study_spec(args.spec)
@@ -94,10 +102,24 @@ def _run_study(args: argparse.Namespace) -> int:
         raise ConfigError("--scheduler needs --executor dask")
     cells = expand_cells(spec)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory; give a study directory")
     states = cell_states(out, cells) if out.is_dir() else {c.cell_id: "pending" for c in cells}
     if args.dry_run:
+        try:
+            manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = None
+        gone = stale_run(manifest)
+        if gone is not None:
+            print(
+                f"the last run of {out} ({describe_run(gone)}) was interrupted: its manifest "
+                "says running but the process is gone; a real run resumes it",
+                file=sys.stderr,
+            )
         _print_dry_run(spec, cells, states, args.json)
         return EXIT_OK
+    check_output_dir(out, "--out")
     todo = sum(1 for s in states.values() if s != "done")
     print(
         f"study {spec.study_id}: {len(cells)} cells, {len(cells) - todo} already done, "
@@ -198,6 +220,13 @@ def _print_dry_run(spec: Any, cells: list[Any], states: dict[str, str], as_json:
 def _make_plots(args: argparse.Namespace) -> int:
     from labtrust_gym.studies.plots import make_plots
 
+    run = Path(args.run)
+    if not run.is_dir():
+        what = "is not a directory" if run.exists() else "does not exist"
+        raise ConfigError(
+            f"--run {run}: {what}; give the --out directory of run-study or run-coordination-study"
+        )
+    check_output_dir(args.out if args.out else run / "plots", "--out")
     paths = make_plots(args.run, args.out)
     for p in paths:
         print(p)

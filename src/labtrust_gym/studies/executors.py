@@ -1,7 +1,9 @@
 """Where study cells run: one :class:`concurrent.futures.Executor` interface.
 
 * ``local`` (default): a process pool (``ProcessPoolExecutor``, ``workers`` processes,
-  started with ``spawn`` so a worker never inherits threads or state of the parent);
+  started with ``spawn`` so a worker never inherits threads or state of the parent). The
+  workers die with the process that started them, even when it is killed with
+  ``SIGKILL`` and cannot stop them (:func:`worker_init`);
 * ``dask``: ``dask.distributed`` (the ``[dask]`` extra). With ``scheduler`` (an address
   such as ``tcp://10.0.0.5:8786``) the cells go to that cluster, whose workers must have
   labtrust-gym installed; without it a local cluster of ``workers`` single-threaded worker
@@ -17,6 +19,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -26,9 +31,67 @@ from typing import Any
 
 from labtrust_gym.errors import ConfigError
 
-__all__ = ["EXECUTORS", "ExecutorHandle", "InlineExecutor", "open_executor", "default_workers"]
+__all__ = [
+    "EXECUTORS",
+    "ExecutorHandle",
+    "InlineExecutor",
+    "open_executor",
+    "default_workers",
+    "worker_init",
+    "WATCHDOG_INTERVAL_S",
+]
 
 EXECUTORS = ("local", "dask", "inline")
+
+#: How often a worker checks that the process that started it is still there.
+WATCHDOG_INTERVAL_S = 0.5
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, interval_s: float) -> None:
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent_pid:  # reparented: the parent is gone
+            os._exit(1)
+
+
+def worker_init(parent_pid: int) -> None:
+    """Initializer of the local pool's workers: die with the study process.
+
+    A ``kill -9`` of the study process gives it no chance to stop its workers; without
+    this they live on, reparented to init, holding memory and CPU. On Linux the kernel
+    kills the worker when its parent dies (``PR_SET_PDEATHSIG``); everywhere on POSIX a
+    daemon thread also checks every :data:`WATCHDOG_INTERVAL_S` that the parent is still
+    the one that started the pool. (The death signal fires when the *thread* that started
+    the worker ends; the pool starts workers from the thread that submits, which for
+    :func:`~labtrust_gym.studies.runner.run_study` lives as long as the pool.)
+    """
+    _set_parent_death_signal()
+    if os.name != "posix":
+        return  # Windows: no reparenting to watch for
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the death signal was armed
+    threading.Thread(
+        target=_watch_parent,
+        args=(parent_pid, WATCHDOG_INTERVAL_S),
+        name="labtrust-parent-watchdog",
+        daemon=True,
+    ).start()
 
 
 class InlineExecutor(Executor):
@@ -102,7 +165,10 @@ def open_executor(
         return
     if kind == "local":
         pool = ProcessPoolExecutor(
-            max_workers=n, mp_context=multiprocessing.get_context(start_method)
+            max_workers=n,
+            mp_context=multiprocessing.get_context(start_method),
+            initializer=worker_init,
+            initargs=(os.getpid(),),
         )
         handle = ExecutorHandle(
             pool,

@@ -12,12 +12,21 @@ Layout of a study directory::
 
 Resuming: a cell is finished when its ``results.json`` holds the fingerprint of the cell
 as the spec now defines it; re-running the same command skips those and runs the rest
-(including failed cells and cells the spec changed). Files are written by the parent
-process as each cell finishes, through a temporary file and ``os.replace`` in the cell's
-directory, so an interrupted run (Ctrl-C, a killed worker or parent) never leaves a
-half-written ``results.json``; leftover temporary files are removed at the next start.
-A failing cell is recorded in ``error.json`` and the others go on; the study is then
-``partial``.
+(including failed cells and cells the spec changed). Every file is written atomically
+(:mod:`labtrust_gym.outputs`), so an interrupted run (Ctrl-C, a killed worker or parent)
+never leaves a half-written ``results.json``; leftover temporary files are removed at the
+next start. A failing cell is recorded in ``error.json`` and the others go on; the study is
+then ``partial``.
+
+Where the workers share the study's file system (the local pool, inline, a local Dask
+cluster) each worker writes its cell's file itself the moment the cell finishes, so a
+worker that dies (and breaks the pool) cannot take a finished cell of another worker with
+it: after a broken pool the runner reads back what the workers wrote in this run, keeps it,
+and reports the cells that did not finish as not run (re-run to complete them).
+
+The manifest records the running process; a later run that finds ``running`` left by a
+process that is gone marks that run ``interrupted`` (see
+:mod:`labtrust_gym.studies.run_record`).
 """
 
 from __future__ import annotations
@@ -40,8 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from labtrust_gym._version import __version__
+from labtrust_gym.outputs import TMP_PREFIX, atomic_write_json, check_output_dir
 from labtrust_gym.studies.cells import Cell, active_profile_record, expand_cells
 from labtrust_gym.studies.executors import ExecutorHandle, open_executor
+from labtrust_gym.studies.run_record import claim_study_dir, this_process
 from labtrust_gym.studies.spec import StudySpec
 
 __all__ = [
@@ -51,6 +62,7 @@ __all__ = [
     "StudyOutcome",
     "run_study",
     "run_cell",
+    "run_cell_into",
     "cell_states",
     "load_cell_results",
     "load_cell_doc",
@@ -63,7 +75,8 @@ MANIFEST_SCHEMA = "labtrust.study_manifest.v0.1"
 MANIFEST_FILE = "study_manifest.json"
 RESULTS_FILE = "results.json"
 ERROR_FILE = "error.json"
-_TMP_SUFFIX = ".tmp"
+#: Suffix of the temporary files of earlier versions (cleaned up like the current ones).
+_OLD_TMP_SUFFIX = ".tmp"
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
@@ -110,19 +123,32 @@ def _run_benchmark_cell(cell: Cell) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:
-    """Write ``doc`` as JSON to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``doc`` as JSON to ``path`` atomically (:func:`labtrust_gym.outputs
+    .atomic_write_json`)."""
+    atomic_write_json(path, doc)
+
+
+def _write_cell_doc(out_dir: Path, cell_id: str, doc: dict[str, Any]) -> None:
+    """Write a cell's document: ``results.json`` when it succeeded (and drop an old
+    ``error.json``), else ``error.json`` (and drop a stale ``results.json``)."""
+    d = out_dir / "cells" / cell_id
+    if doc.get("status") == "ok":
+        write_json_atomic(d / RESULTS_FILE, doc)
+        (d / ERROR_FILE).unlink(missing_ok=True)
+    else:
+        write_json_atomic(d / ERROR_FILE, doc)
+        (d / RESULTS_FILE).unlink(missing_ok=True)  # a stale result of an older spec
+
+
+def run_cell_into(cell: Cell, out_dir: str, study_run: str) -> dict[str, Any]:
+    """Run one cell (in a worker) and write its document into the study directory
+    ``out_dir`` the moment it is finished; return the document. ``study_run`` (the id of
+    the study run) goes into ``run.study_run`` so the parent can tell this run's files
+    from older ones after a broken pool."""
+    doc = run_cell(cell)
+    doc["run"]["study_run"] = study_run
+    _write_cell_doc(Path(out_dir), cell.cell_id, doc)
+    return doc
 
 
 def _read_json(path: Path) -> Any:
@@ -175,11 +201,18 @@ def cell_states(out_dir: Path | str, cells: list[Cell]) -> dict[str, str]:
     return out
 
 
-def _clean_temporaries(cells_dir: Path) -> int:
+def _clean_temporaries(out_dir: Path) -> int:
+    """Remove temporary files left by killed writers (the study directory is claimed by
+    this run, so no other writer is using them)."""
     n = 0
-    if cells_dir.is_dir():
-        for p in cells_dir.glob(f"*/.*{_TMP_SUFFIX}"):
-            p.unlink(missing_ok=True)
+    patterns = (f"{TMP_PREFIX}*", f"cells/*/{TMP_PREFIX}*", f"cells/*/.*{_OLD_TMP_SUFFIX}")
+    for pattern in patterns:
+        for p in out_dir.glob(pattern):
+            if p.is_dir():
+                with contextlib.suppress(OSError):
+                    p.rmdir()  # a probe directory of check_output_dir
+            else:
+                p.unlink(missing_ok=True)
             n += 1
     return n
 
@@ -247,22 +280,45 @@ class _Study:
         self.cell_wall: dict[str, float] = {}
         self.manifest: dict[str, Any] = {}
 
+        self.process = this_process()
+        #: Id of this run of the study, in every cell document it writes.
+        self.run_id = f"{self.process['host']}:{self.process['pid']}:{time.time_ns()}"
+        #: The workers write their cells' files themselves (shared file system).
+        self.worker_writes = False
+
     def cell_dir(self, cid: str) -> Path:
         return self.out / "cells" / cid
 
-    def record(self, cell: Cell, doc: dict[str, Any]) -> None:
-        d = self.cell_dir(cell.cell_id)
+    def record(self, cell: Cell, doc: dict[str, Any], *, written: bool = False) -> None:
+        """Book a finished cell; write its file unless the worker did (``written``)."""
         self.cell_wall[cell.cell_id] = float(doc.get("run", {}).get("wall_s") or 0.0)
+        if not written:
+            doc.setdefault("run", {})["study_run"] = self.run_id
+            _write_cell_doc(self.out, cell.cell_id, doc)
         if doc.get("status") == "ok":
-            write_json_atomic(d / RESULTS_FILE, doc)
-            (d / ERROR_FILE).unlink(missing_ok=True)
             self.outcome.ran.append(cell.cell_id)
             self.cell_status[cell.cell_id] = "done"
         else:
-            write_json_atomic(d / ERROR_FILE, doc)
-            (d / RESULTS_FILE).unlink(missing_ok=True)  # a stale result of an older spec
             self.outcome.failed.append(cell.cell_id)
             self.cell_status[cell.cell_id] = "failed"
+
+    def recover(self, cell: Cell) -> bool:
+        """After the executor lost ``cell`` (a broken pool, an interrupt): book it if its
+        worker had finished and written it in this run; True if it did."""
+        if not self.worker_writes:
+            return False
+        d = self.cell_dir(cell.cell_id)
+        for name in (RESULTS_FILE, ERROR_FILE):
+            doc = _read_json(d / name)
+            if (
+                isinstance(doc, dict)
+                and doc.get("fingerprint") == cell.fingerprint
+                and (doc.get("run") or {}).get("study_run") == self.run_id
+                and (doc.get("status") == "ok") == (name == RESULTS_FILE)
+            ):
+                self.record(cell, doc, written=True)
+                return True
+        return False
 
     def record_executor_error(self, cell: Cell, exc: BaseException) -> None:
         """The executor could not run the cell (e.g. the worker died)."""
@@ -294,6 +350,8 @@ class _Study:
         m.update(
             {
                 "status": status,
+                "run": self.process,
+                "study_run": self.run_id,
                 "executor": executor_info,
                 "counts": counts,
                 "cells": [
@@ -352,6 +410,7 @@ def run_study(
     start_method: str = "spawn",
     progress: Callable[[int, int], None] | None = None,
     write_reports: bool = True,
+    worker_writes: bool | None = None,
 ) -> StudyOutcome:
     """Run the unfinished cells of ``spec`` into ``out_dir`` and write the reports.
 
@@ -360,12 +419,24 @@ def run_study(
     :class:`concurrent.futures.Executor` (the caller opens and closes it). ``progress``
     is called with ``(cells finished, cells to run)``. A ``KeyboardInterrupt`` stops the
     workers, records the study as interrupted and is re-raised; finished cells are kept.
+
+    ``worker_writes``: the workers write each cell's file as soon as it is finished
+    (default: yes for ``local``, ``inline`` and a local Dask cluster, which share this file
+    system; no for a Dask ``scheduler`` and for an ``Executor`` given by the caller).
+
+    ``out_dir`` is checked first (:class:`~labtrust_gym.errors.OutputPathError`), and a
+    manifest left ``running`` by a process that is gone is marked ``interrupted``; one
+    whose process is alive makes this a :class:`~labtrust_gym.errors.ConfigError`.
     """
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, "study directory")
     cells = expand_cells(spec)
     study = _Study(spec, out, cells)
+    if worker_writes is None:
+        worker_writes = isinstance(executor, str) and (executor != "dask" or scheduler is None)
+    study.worker_writes = worker_writes
+    previous_runs = claim_study_dir(out, out / MANIFEST_FILE, _read_json(out / MANIFEST_FILE))
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    _clean_temporaries(out / "cells")
+    _clean_temporaries(out)
     states = cell_states(out, cells)
     todo = [c for c in cells if states[c.cell_id] != "done"]
     for c in cells:
@@ -373,31 +444,27 @@ def run_study(
         if states[c.cell_id] == "done":
             study.outcome.skipped.append(c.cell_id)
     study.manifest = _base_manifest(spec)
+    if previous_runs:
+        study.manifest["previous_runs"] = previous_runs
     t_start = time.perf_counter()
     executor_info: dict[str, Any] = {"kind": executor if isinstance(executor, str) else None}
     study.write_manifest("running", executor_info)
-    timing: dict[str, Any] = {}
-    if todo:
-        if isinstance(executor, Executor):
-            handle = ExecutorHandle(
-                executor,
-                type(executor).__name__,
-                2 * (workers or 1),
-                {"kind": type(executor).__name__, "workers": workers},
+    try:
+        timing = _execute(study, todo, executor, workers, scheduler, start_method, progress)
+    except KeyboardInterrupt:
+        raise  # the manifest says interrupted already
+    except BaseException as exc:
+        # Say so rather than leave "running" behind (best effort: the error may be the
+        # very write that failed).
+        with contextlib.suppress(Exception):
+            study.write_manifest(
+                "interrupted",
+                study.manifest.get("executor") or executor_info,
+                finished_at=_now(),
+                error=f"{type(exc).__name__}: {exc}",
             )
-            executor_info = handle.info
-            timing = _run_cells(study, handle, todo, progress)
-        else:
-            n = min(workers, len(todo)) if workers else None
-            if n is None and executor != "dask":
-                from labtrust_gym.studies.executors import default_workers
-
-                n = min(default_workers(), len(todo))
-            with open_executor(
-                executor, n, scheduler=scheduler, start_method=start_method
-            ) as handle:
-                executor_info = handle.info
-                timing = _run_cells(study, handle, todo, progress)
+        raise
+    executor_info = study.manifest.get("executor") or executor_info
     study.outcome.wall_s = round(time.perf_counter() - t_start, 3)
     if study.outcome.failed or study.outcome.not_run:
         study.outcome.status = "partial"
@@ -419,6 +486,37 @@ def run_study(
     return study.outcome
 
 
+def _execute(
+    study: _Study,
+    todo: list[Cell],
+    executor: str | Executor,
+    workers: int | None,
+    scheduler: str | None,
+    start_method: str,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    """Run the ``todo`` cells on the executor; the timing figures of the manifest."""
+    if not todo:
+        return {}
+    if isinstance(executor, Executor):
+        handle = ExecutorHandle(
+            executor,
+            type(executor).__name__,
+            2 * (workers or 1),
+            {"kind": type(executor).__name__, "workers": workers},
+        )
+        study.manifest["executor"] = handle.info
+        return _run_cells(study, handle, todo, progress)
+    n = min(workers, len(todo)) if workers else None
+    if n is None and executor != "dask":
+        from labtrust_gym.studies.executors import default_workers
+
+        n = min(default_workers(), len(todo))
+    with open_executor(executor, n, scheduler=scheduler, start_method=start_method) as handle:
+        study.manifest["executor"] = handle.info
+        return _run_cells(study, handle, todo, progress)
+
+
 def _run_cells(
     study: _Study,
     handle: ExecutorHandle,
@@ -431,12 +529,17 @@ def _run_cells(
     done = 0
     t0 = time.perf_counter()
 
+    def submit(c: Cell) -> Future[Any]:
+        if study.worker_writes:
+            return handle.executor.submit(run_cell_into, c, str(study.out), study.run_id)
+        return handle.executor.submit(run_cell, c)
+
     def fill() -> None:
         nonlocal broken
         while queue and not broken and len(in_flight) < handle.capacity:
             c = queue.popleft()
             try:
-                in_flight[handle.executor.submit(run_cell, c)] = c
+                in_flight[submit(c)] = c
             except BrokenExecutor as exc:
                 queue.appendleft(c)
                 broken = True
@@ -458,23 +561,25 @@ def _run_cells(
                     study.outcome.not_run.append(cell.cell_id)
                     raise KeyboardInterrupt
                 if isinstance(exc, BrokenExecutor):
-                    # A worker died; the pool cannot run the others. Not the cell's fault
-                    # necessarily: leave it unrecorded, to run again next time.
+                    # A worker died; the pool cannot run the others. A cell its worker
+                    # finished and wrote before the pool broke is kept; any other is not
+                    # necessarily at fault: left unrecorded, to run again next time.
                     broken = True
-                    study.outcome.not_run.append(cell.cell_id)
                     study.outcome.executor_error = f"{type(exc).__name__}: {exc}"
-                    continue
-                if exc is not None:
+                    if not study.recover(cell):
+                        study.outcome.not_run.append(cell.cell_id)
+                        continue
+                elif exc is not None:
                     study.record_executor_error(cell, exc)
                 else:
-                    study.record(cell, fut.result())
+                    study.record(cell, fut.result(), written=study.worker_writes)
                 done += 1
                 if progress is not None:
                     progress(done, len(todo))
             fill()
     except KeyboardInterrupt:
         handle.abort()
-        study.outcome.not_run.extend(c.cell_id for c in in_flight.values())
+        study.outcome.not_run.extend(c.cell_id for c in in_flight.values() if not study.recover(c))
         study.outcome.not_run.extend(c.cell_id for c in queue)
         study.outcome.status = "interrupted"
         study.write_manifest("interrupted", handle.info, finished_at=_now())

@@ -28,6 +28,7 @@ class AdversarialDisruption(BenchmarkTask):
 
     name = "adversarial_disruption"
     paired_baseline = True
+    optional_params = frozenset({"adversary.enabled"})
 
     def extra_agents(self) -> list[dict[str, Any]]:
         adv = self.params["adversary"]

@@ -9,6 +9,8 @@ subclass.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,15 +44,57 @@ def load_task_params(policy: PolicyBundle) -> dict[str, Any]:
     return _PARAMS_CACHE[key]
 
 
+def _check_param_keys(
+    task: str, known: Mapping[str, Any], params: Mapping[str, Any], optional: frozenset[str]
+) -> None:
+    """Every key of ``params`` (the caller's overrides) is a parameter of the task: a key of
+    its tasks-file entry or of the defaults (``known``, checked into nested mappings), or
+    one of the task's ``optional_params`` (dotted paths). A typo such as ``arival_rate``
+    would otherwise be merged in and silently ignored."""
+
+    def walk(known: Mapping[str, Any], params: Mapping[str, Any], prefix: str) -> None:
+        for key, value in params.items():
+            path = f"{prefix}{key}"
+            if path in optional:
+                continue
+            if key not in known:
+                names = sorted(
+                    {str(k) for k in known}
+                    | {o[len(prefix) :] for o in optional if o.startswith(prefix)}
+                )
+                names = [n for n in names if "." not in n]
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(
+                    f"task {task}: unknown parameter {path!r}{hint}; known at this level: "
+                    f"{', '.join(names) or '(none)'}"
+                )
+            sub = known[key]
+            if isinstance(sub, Mapping) and sub and isinstance(value, Mapping):
+                walk(sub, value, f"{path}.")
+
+    walk(known, params, "")
+
+
 class BenchmarkTask:
     """Base class of benchmark tasks (see the module docstring).
 
     Subclasses set ``name`` and override the hooks they need: ``extra_agents`` (e.g. an
     adversary), ``make_policies`` (scripted controllers), ``episode_metrics`` (task
     metrics). The scripted baseline controls ``scripted_agents``.
+
+    Constructor ``params`` may only name parameters the task has: keys of the tasks file
+    (defaults and the task's entry) and ``optional_params`` (dotted paths of parameters a
+    task reads without a default; tasks with ``supports_injections`` also take
+    ``injection`` and ``injection_params``). A ``scale_config`` is an error unless the
+    task sets ``accepts_scale`` (tasks that build their world from one pop it first).
     """
 
     name: ClassVar[str] = ""
+    #: Parameters (dotted paths) the task reads that have no default in the tasks file.
+    optional_params: ClassVar[frozenset[str]] = frozenset()
+    #: The task uses ``self.scale_config`` (set by the base constructor).
+    accepts_scale: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -65,7 +109,17 @@ class BenchmarkTask:
         self.policy = policy if policy is not None else load_policy()
         doc = load_task_params(self.policy)
         merged = merge_overlay(doc["defaults"], doc["tasks"].get(self.name, {}))
+        if scale_config is not None and not self.accepts_scale:
+            scaled = sorted(n for n, e in doc["tasks"].items() if "scale_preset" in (e or {}))
+            raise ConfigError(
+                f"task {self.name} has no scale config, so a scale preset (--scale) does not "
+                f"apply; scale presets are for: {', '.join(scaled) or '(no task)'}"
+            )
         if params:
+            optional = self.optional_params
+            if getattr(self, "supports_injections", False):
+                optional = optional | {"injection", "injection_params"}
+            _check_param_keys(self.name, merged, params, optional)
             merged = merge_overlay(merged, params)
         if timing_mode is not None:
             merged["timing_mode"] = timing_mode
