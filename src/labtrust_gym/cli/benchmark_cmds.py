@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labtrust_gym.cli.llm_options import add_llm_arguments, llm_config_from_args
 from labtrust_gym.cli.progress import Progress
 from labtrust_gym.errors import ConfigError
 
@@ -27,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--episodes", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="results JSON path (default: stdout summary)")
-    p.add_argument("--controller", default="scripted", choices=["scripted", "random"])
+    p.add_argument("--controller", default="scripted", choices=["scripted", "random", "llm"])
     p.add_argument("--timing", choices=["explicit", "simulated"], default=None)
     p.add_argument("--scale", default=None, help="scale preset id (coord_scale, coord_risk)")
     p.add_argument(
@@ -43,6 +44,7 @@ def add_parser(sub: Any) -> None:
         "an unknown id lists the known ones)",
     )
     p.add_argument("--log-dir", default=None, help="write replayable episode logs here")
+    add_llm_arguments(p)
     p.set_defaults(func=_run_benchmark)
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
@@ -108,6 +110,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
         out=args.out,
         progress=prog,
+        llm=llm_config_from_args(args),
     )
     if args.out:
         print(f"wrote {args.out}", file=sys.stderr)
