@@ -118,6 +118,7 @@ class LLMAgents:
         out: dict[str, Any] = {}
         to_fallback: list[tuple[str, str]] = []
         asks: list[tuple[str, list[MenuItem], tuple[Any, ...], LLMRequest, Any]] = []
+        sigs: dict[str, tuple[Any, ...]] = {}
         for aid in self.agent_ids:
             a = engine.agents.get(aid)
             if a is None or a.zone is None:
@@ -146,11 +147,12 @@ class LLMAgents:
                 self.stats.forced += 1
                 out[aid] = menu_action(env, aid, menu[1])
                 continue
-            self._screen[aid] = (sig, "wait")
             ctx = (a.zone, tuple(m.id for m in menu))
             last = self._last.get(aid)
             if last is not None and last[0] == ctx and step - last[1] < self.config.requery_steps:
+                self._screen[aid] = (sig, "wait")
                 continue
+            self._screen.pop(aid, None)
             view = env.view.agent_view(aid)
             free = free_text_entries(engine, notes, view, menu)
             req = agent_request(
@@ -165,6 +167,7 @@ class LLMAgents:
                 label=f"agent {aid} at t={t_s:g} s (step {step})",
             )
             asks.append((aid, menu, ctx, req, tuple((f["ref"], f["field"]) for f in free)))
+            sigs[aid] = sig
             self.stats.decide_s += time.perf_counter() - ta
         left = self.budget.calls_left(self.stats)
         exhausted = left is not None and left < len(asks)
@@ -182,6 +185,8 @@ class LLMAgents:
                 act = self._apply(aid, menu, ctx, req, free, res, step, t_s, to_fallback)
                 if act is not None:
                     out[aid] = act
+                if self._last.get(aid, (None, -1))[1] == step:  # answered: wait for a change
+                    self._screen[aid] = (sigs[aid], "wait")
                 self.stats.decide_s += time.perf_counter() - ta
         if exhausted:
             self._exhaust(step, t_s)
