@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from _fake_openai import FakeOpenAI
-from conftest import SECRET, double_answer
+from _llm_helpers import SECRET, double_answer
 
 from labtrust_gym.benchmarks.replay import replay_log
 from labtrust_gym.benchmarks.runner import run_benchmark

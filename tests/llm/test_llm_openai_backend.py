@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from _fake_openai import FakeOpenAI
-from conftest import SECRET, double_answer, user_state
+from _llm_helpers import SECRET, double_answer, user_state
 
 from labtrust_gym.benchmarks.runner import run_episode
 from labtrust_gym.benchmarks.tasks import get_task
