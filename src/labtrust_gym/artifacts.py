@@ -139,6 +139,14 @@ ARTIFACT_KINDS: Mapping[str, ArtifactKind] = {
             file="coordination_methods.v0.1.yaml",
             key="methods",
         ),
+        ArtifactKind(
+            "skills",
+            "file",
+            "skills",
+            "agent playbooks: Markdown skill documents of LLM agents (--llm-playbook NAME)",
+            "skill document",
+            suffix=".md",
+        ),
     )
 }
 

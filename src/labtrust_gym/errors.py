@@ -13,6 +13,7 @@ __all__ = [
     "RegistryError",
     "ConfigError",
     "OutputPathError",
+    "LLMBackendError",
 ]
 
 
@@ -54,3 +55,9 @@ class ConfigError(LabTrustError, ValueError):
 class OutputPathError(ConfigError):
     """An output path cannot be written (a directory where a file is expected, a read-only
     location...); raised before any work starts. The message names the path."""
+
+
+class LLMBackendError(LabTrustError):
+    """An LLM backend cannot serve the run: the server refused the request (bad model,
+    credentials, request format), or kept failing after its bounded retries. The message
+    names the backend, the request and the fix."""

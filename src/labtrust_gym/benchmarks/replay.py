@@ -58,6 +58,8 @@ def replay_log(path: Path | str, policy: PolicyBundle | None = None) -> dict[str
         elif kind == "footer":
             expected = rec.get("head_hash")
             continue
+        elif kind == "llm":
+            continue  # LLM I/O hashes (labtrust_gym.llm): audited records, not engine input
         else:
             raise ConfigError(f"{p}:{lineno}: unknown record type {kind!r}")
         n += 1

@@ -14,6 +14,12 @@ step's start, collects the actions (method, controllers), lets the risk injectio
 them (``before_step``), steps the env, then calls ``after_step`` and the method's
 ``on_step_results``. The episode metrics then carry the bus telemetry (``comm.*``,
 ``bus.*``), ``coordination.stale_action_rate`` and the injection's ``injection.*``.
+
+LLM runs (``controller="llm"``, or a coordination method that calls a model) take
+``llm`` (a spec string, :class:`~labtrust_gym.llm.LLMConfig` or open session). Extra
+episode-log records: a controller or coordination method with ``drain_log_records()``
+has its records (LLM I/O hashes, type ``llm``) appended to the episode log after each
+step, and one with ``episode_extras()`` adds those metrics (``llm.*``) at the end.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ CI_STABLE_METRICS = (
     "episode_log_sha256",
     "audit_length",
 )
-CONTROLLERS = ("scripted", "random")
+CONTROLLERS = ("scripted", "random", "llm")
 
 
 def episode_seed(seed: int, index: int) -> int:
@@ -169,6 +175,7 @@ def run_episode(
     env: Any = None,
     record_log: bool = False,
     injection: Any = None,
+    llm: Any = None,
 ) -> tuple[dict[str, Any], Any]:
     """Run one episode; returns ``(metrics, env)``.
 
@@ -178,6 +185,15 @@ def run_episode(
     """
     if controller not in CONTROLLERS:
         raise UnknownIdError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
+    llm_session, llm_owned = None, False
+    if llm is not None:
+        from labtrust_gym.llm import as_session
+
+        llm_session, llm_owned = as_session(llm)
+        if coord_method is not None:
+            method_params = {**(method_params or {}), "llm": llm_session}
+    elif controller == "llm":
+        raise ConfigError("controller 'llm' needs an LLM backend (--llm SPEC or --llm-replay)")
     method = None
     if coord_method is not None:
         from labtrust_gym.baselines.coordination import make_coordination_method
@@ -226,6 +242,10 @@ def run_episode(
         policies = [RandomPolicy(env, seed)]
     else:
         policies = task.make_policies(seed)
+    if controller == "llm" and llm_session is not None:
+        from labtrust_gym.llm import attach_llm_controller
+
+        policies, _ = attach_llm_controller(task, env, policies, llm_session)
     if method is not None:
         from labtrust_gym.baselines.scripted import ScriptedTeam
 
@@ -240,6 +260,7 @@ def run_episode(
     from labtrust_gym.baselines.scripted import ScriptedTeam
 
     team_ps = {id(p) for p in policies if isinstance(p, (ScriptedTeam, RandomPolicy))}
+    sidecars = [p for p in (*policies, method) if hasattr(p, "drain_log_records")]
     tally = StaleActionTally(stale_codes)
     to_engine = env.engine_id
     dt = task.dt_s
@@ -274,6 +295,10 @@ def run_episode(
             )
         for p in hooks:
             p.on_step(env)
+        for p in sidecars:
+            recs = p.drain_log_records()
+            if env.record_log:
+                env.log.extend(recs)
     wall = time.perf_counter() - t0
     if bus is not None:
         bus.deliver_until(env.step_count * dt * 1000.0)
@@ -287,6 +312,13 @@ def run_episode(
     if method is not None:
         metrics["coord_method"] = coord_method
         method.on_episode_end(metrics)
+    for p in sidecars:
+        if hasattr(p, "episode_extras"):
+            metrics.update(p.episode_extras())
+    if llm_session is not None:
+        llm_session.end_episode()
+        if llm_owned:
+            llm_session.close()
     return metrics, env
 
 
@@ -304,12 +336,16 @@ def run_benchmark(
     log_dir: Path | str | None = None,
     out: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    llm: Any = None,
 ) -> dict[str, Any]:
     """Run a benchmark and return (and optionally write) its results document.
 
     ``injection``: a risk-injection id (``coord_risk``, ``coord_scale``), the same as
     ``params={"injection": ID}``. ``out`` and ``log_dir`` are checked before the first
-    episode (:class:`~labtrust_gym.errors.OutputPathError` naming the path).
+    episode (:class:`~labtrust_gym.errors.OutputPathError` naming the path). ``llm``: the
+    LLM backend of ``controller="llm"`` or of an LLM coordination method (a spec string or
+    :class:`~labtrust_gym.llm.LLMConfig`; one session, hence one cassette, for all
+    episodes).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -341,6 +377,11 @@ def run_benchmark(
         for i in range(episodes):
             check_output_file(Path(log_dir) / f"{t.name}_ep{i:03d}.jsonl", "episode log")
     env = t.make_env(record_log=log_dir is not None)
+    llm_session = None
+    if llm is not None:
+        from labtrust_gym.llm import as_session
+
+        llm_session, _ = as_session(llm)
     eps: list[dict[str, Any]] = []
     logs: list[str] = []
     for i in range(episodes):
@@ -352,6 +393,7 @@ def run_benchmark(
             coord_method=coord_method,
             env=env,
             record_log=log_dir is not None,
+            llm=llm_session,
         )
         if getattr(t, "paired_baseline", False) and controller == "scripted":
             metrics.update(_paired_impact(t, s, metrics))
@@ -398,6 +440,9 @@ def run_benchmark(
             "numpy": np.__version__,
         },
     }
+    if llm_session is not None:
+        results["llm"] = llm_session.record_doc()
+        llm_session.close()
     if out is not None:
         write_results(results, out)
     return results

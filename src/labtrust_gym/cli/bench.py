@@ -14,9 +14,10 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes", "coord"],
+        choices=["engine", "env", "episodes", "coord", "llm"],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
-        "scripted episode per task; coord: coordination methods per scale preset",
+        "scripted episode per task; coord: coordination methods per scale preset; llm: LLM "
+        "agents' cost per decision, model time excluded (--task, --roles)",
     )
     p.add_argument(
         "--method",
@@ -62,6 +63,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="print JSON on stdout (default: a text table)"
     )
+    p.add_argument(
+        "--roles",
+        default="all",
+        help="roles under LLM control for 'llm' (comma-separated, or all; default: %(default)s)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -74,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{opt} must be >= 1, got {value}")
     if args.target == "coord":
         return _coord(args)
+    if args.target == "llm":
+        return _llm(args)
     if args.target == "env":
         from labtrust_gym.bench.env_bench import (
             ENV_SCALES,
@@ -172,4 +180,29 @@ def _coord(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()
+    return 0
+
+
+def _llm(args: argparse.Namespace) -> int:
+    from labtrust_gym.bench.llm_bench import bench_llm
+
+    roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    res = bench_llm((args.task or ["throughput_sla"])[0], roles, args.seed, args.repeats)
+    if args.json:
+        json.dump(res, sys.stdout, indent=2)
+        print()
+        return 0
+    for i, r in enumerate(res["episodes"]):
+        print(
+            f"llm agents ({','.join(res['roles'])}) on {res['task']} episode {i}: "
+            f"{r['calls']} calls, {r['forced']} forced, {r['tokens_in_per_call']} tokens in/call, "
+            f"{r['decision_ms']} ms/decision, {r['screen_ms']} ms/agent-step screening, "
+            f"{r['overhead_ms_per_call']} ms/call all in (model excluded), "
+            f"{r['episode_wall_s']} s/episode"
+        )
+    verdict = "within" if res["within_target"] else "OVER"
+    print(
+        f"agent overhead per decision (model excluded): mean {res['decision_ms_mean']} ms, "
+        f"max {res['decision_ms_max']} ms ({verdict} the {res['target_ms']} ms target)"
+    )
     return 0

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labtrust_gym.cli.llm_options import add_llm_arguments, llm_config_from_args
 from labtrust_gym.cli.progress import Progress
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.outputs import atomic_write_text, check_output_dir, check_output_file
@@ -43,9 +44,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--controller",
         default="scripted",
-        choices=["scripted", "random"],
-        help="what drives the team: the scripted baseline or uniform random actions; not "
-        "with --coord-method (default: %(default)s)",
+        choices=["scripted", "random", "llm"],
+        help="what drives the team: the scripted baseline, uniform random actions (not "
+        "with --coord-method), or LLM agents for --llm-roles (default: %(default)s)",
     )
     p.add_argument(
         "--timing",
@@ -78,6 +79,7 @@ def add_parser(sub: Any) -> None:
         help="write replayable episode logs here, checked before the first episode "
         "(default: none, no logs)",
     )
+    add_llm_arguments(p)
     p.set_defaults(func=_run_benchmark)
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
@@ -168,6 +170,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             injection=args.injection,
             log_dir=args.log_dir,
             progress=prog,
+            llm=llm_config_from_args(args),
         )
         digest = write_results(res, args.out) if args.out else None
     except OSError as exc:

@@ -54,6 +54,7 @@ BUILTIN_METHODS = {
     "hierarchical_hub": "hierarchical:HierarchicalHub",
     "swarm_stigmergy": "swarm:SwarmStigmergy",
     "gossip_consensus": "gossip:GossipConsensus",
+    "llm_dispatcher": "llm_dispatcher:LLMDispatcher",
 }
 
 

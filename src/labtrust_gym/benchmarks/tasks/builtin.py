@@ -6,6 +6,7 @@ from labtrust_gym.benchmarks.tasks.adversarial_disruption import AdversarialDisr
 from labtrust_gym.benchmarks.tasks.coord import CoordRisk, CoordScale
 from labtrust_gym.benchmarks.tasks.device_outage_surge import DeviceOutageSurge
 from labtrust_gym.benchmarks.tasks.insider_key_misuse import InsiderKeyMisuse
+from labtrust_gym.benchmarks.tasks.llm_prompt_injection import LLMPromptInjection
 from labtrust_gym.benchmarks.tasks.multi_site_stat import MultiSiteStat
 from labtrust_gym.benchmarks.tasks.qc_cascade import QCCascade
 from labtrust_gym.benchmarks.tasks.reagent_stockout import ReagentStockout
@@ -25,6 +26,7 @@ BUILTIN_TASKS = (
     CoordRisk,
     DeviceOutageSurge,
     ReagentStockout,
+    LLMPromptInjection,
 )
 
 for _cls in BUILTIN_TASKS:
