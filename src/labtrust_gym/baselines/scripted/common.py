@@ -21,6 +21,9 @@ class RoleAgent:
     for agents that stand in a zone (an agent in transit cannot act).
     """
 
+    #: Runners carry (tubes, reagent packs); other roles restock only where none can.
+    is_runner = False
+
     def __init__(self, agent_id: str, role: Any, home: str, team: Any) -> None:
         self.aid = agent_id
         self.role = role
@@ -69,7 +72,7 @@ class RoleAgent:
         empty hands; later agents only see more claims). Once one of them found nothing
         to do, the team skips the rest: idle agents cost almost nothing at scale.
         None: this agent must decide for itself."""
-        if a.carrying:
+        if a.carrying or a.packs or self.aid in v.mem.restock.values():
             return None
         return (type(self), a.zone, self.home, self.site)
 

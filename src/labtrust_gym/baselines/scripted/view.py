@@ -114,6 +114,7 @@ class Memory:
     pb_window: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     last_audit: float = 0.0
     cons_seq: int = 0
+    restock: dict[tuple[str, str], str] = field(default_factory=dict)  # (device, reagent) -> agent
 
     def sync(self, engine: Any) -> None:
         """Bring the live-id sets up to date; cost ~ live work plus what is new."""
@@ -422,6 +423,18 @@ class StepView:
                 return False
         return True
 
+    def restock_wait(self, d: Any, s: Any) -> float:
+        """Expected wait for the packs ``s`` needs on ``d`` (10 min when none is coming)."""
+        from labtrust_gym.baselines.scripted.restock import restock_eta
+
+        w = self.st.world
+        wait = 0.0
+        for p in s.pending_panels:
+            rid = self.st.reagent_of.get(p)
+            if rid is not None and d.reagents.get(rid, 0) < int(w.reagents[rid]["per_run"]):
+                wait = max(wait, min(restock_eta(self, d, rid), 600.0))
+        return wait + self.dt
+
     def tier(self, d: Any, s: Any) -> int:
         """0 usable now, 1 usable but not ideal (QC failed, no reagent), 2 down."""
         if d.state in _OUT:
@@ -460,7 +473,7 @@ class StepView:
             if cost == INF:
                 continue
             if tier == 0 and d.kind == "analyzer" and not self.reagent_ok(d, s, with_stores=False):
-                cost += 60.0  # a restock comes first
+                cost += self.restock_wait(d, s)  # a restock comes first
             key = (tier, cost, -len(d.queue) if d.batch and not d.runs else 0, did)
             if best is None or key < best:
                 best = key
