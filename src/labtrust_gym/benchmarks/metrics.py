@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ def _t975(df: int) -> float:
     return 1.960
 
 
-def mean_ci95(values: list[float]) -> dict[str, Any]:
+def mean_ci95(values: Sequence[float | None]) -> dict[str, Any]:
     """Mean and Student-t 95% confidence interval (``None`` bounds for n < 2)."""
     xs = [
         float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))

@@ -3,7 +3,9 @@ maintenance and reagents.
 
 Queue contract: items are ordered by priority rank (STAT < URGENT < ROUTINE), then enqueue
 time, then a monotonic sequence number; service is non-preemptive; START_RUN consumes the
-head (a named work id must be the head); a work id is never reused.
+head (a named work id must be the head); a work id is never reused. A device type with
+``queue_discipline: fifo`` ignores the rank (first come, first served): prioritising is
+then the team's job (when, and in which order, it queues).
 
 Reagents: a run consumes ``per_run`` units of each panel's reagent. Restocking is a trip
 (see :meth:`DeviceActions._act_restock_reagent`): a pack is fetched at a stores zone of
@@ -90,7 +92,7 @@ class DeviceActions(EngineBase):
         item = WorkItem(work_id, dev.device_id, s.specimen_id, s.priority, rank, self.now, seq)
         self.work_ids.add(work_id)
         dev.work[work_id] = item
-        heapq.heappush(dev.queue, (rank, self.now, seq, work_id))
+        heapq.heappush(dev.queue, (self._queue_rank(dev, rank), self.now, seq, work_id))
         s.loc_kind = "device"
         s.loc_id = dev.device_id
         s.status = "QUEUED"
@@ -103,6 +105,10 @@ class DeviceActions(EngineBase):
         self._touch("specimens", s.specimen_id)
         self.step_ctx["work_id"] = work_id
         self._emit("WORK_QUEUED")
+
+    def _queue_rank(self, dev: Any, rank: int) -> int:
+        """The rank a queue orders by: the priority's, or 0 on a first-come device."""
+        return 0 if dev.device_type in self.world.fifo_types else rank
 
     def _act_start_run(self, agent: Any, args: dict[str, Any], event: dict[str, Any]) -> None:
         dev = self._device_for(agent, args)
@@ -338,7 +344,8 @@ class DeviceActions(EngineBase):
         for run in sorted(dev.runs.values(), key=lambda r: r.run_id):
             for it in run.work:
                 dev.work[it.work_id] = it
-                heapq.heappush(dev.queue, (it.rank, it.enqueue_t, it.seq, it.work_id))
+                key = (self._queue_rank(dev, it.rank), it.enqueue_t, it.seq, it.work_id)
+                heapq.heappush(dev.queue, key)
                 self.specimens[it.specimen_id].status = "QUEUED"
             self._emit("RUN_ABORTED")
         dev.runs.clear()

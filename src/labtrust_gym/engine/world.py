@@ -47,6 +47,8 @@ class CompiledWorld:
     sites: dict[str, dict[str, Any]]
     routes: dict[str, dict[str, Any]]
     device_types: dict[str, dict[str, Any]]
+    # device types whose queue is first come, first served (queue_discipline: fifo)
+    fifo_types: frozenset[str]
     devices: dict[str, dict[str, Any]]  # device_id -> {device_type, zone, site_id}
     maintenance_windows: list[dict[str, Any]]
     tube_types: dict[str, dict[str, Any]]
@@ -124,6 +126,16 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
 
     eq = docs["equipment_registry"]
     device_types = eq["device_types"]
+    fifo: set[str] = set()
+    for dt_id, spec in sorted(device_types.items()):
+        disc = spec.get("queue_discipline", "priority")
+        if disc not in ("priority", "fifo"):
+            raise ConfigError(
+                f"equipment_registry.device_types.{dt_id}.queue_discipline is {disc!r}; use "
+                "'priority' (STAT first, the default) or 'fifo' (first come, first served)"
+            )
+        if disc == "fifo":
+            fifo.add(dt_id)
     devices: dict[str, dict[str, Any]] = {}
     for d in eq["devices"]:
         did = d["device_id"]
@@ -192,6 +204,7 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
         sites=sites,
         routes=routes,
         device_types=device_types,
+        fifo_types=frozenset(fifo),
         devices=devices,
         maintenance_windows=list(eq.get("maintenance_windows", [])),
         tube_types=cat["tube_types"],

@@ -29,12 +29,14 @@ class RoleAgent:
         self.role = role
         self.home = home
         self.team = team
+        # The role's actions, less those the team is told never to take (an ablation).
+        self.actions = frozenset(role.actions) - frozenset(team.params["skip_actions"])
         self.kinds: frozenset[str] = frozenset(role.zone_kinds)
         self.types: frozenset[str] = frozenset(role.device_types)
         self.site: str = team.static.zone_site[home]
 
     def can(self, action: str) -> bool:
-        return action in self.role.actions
+        return action in self.actions
 
     def zone_ok(self, v: StepView, zone: str) -> bool:
         return v.st.zone_kind[zone] in self.kinds

@@ -33,12 +33,13 @@ def batch_ready(v: StepView, d: Any) -> bool:
     q = d.queue
     if len(q) >= d.capacity:
         return True
-    best = min(it[0] for it in q)
+    ranks = [v.qrank(d, it) for it in q]
+    best = min(ranks)
     p = v.params
     waited = v.now - min(it[1] for it in q)
     if best == 0:
         # A runner standing here still queueing tubes for this spin: one more step.
-        hot_wait = v.now - min(it[1] for it in q if it[0] == 0)
+        hot_wait = v.now - min(it[1] for it, r in zip(q, ranks, strict=True) if r == 0)
         here = v.team.incoming(v, d.zone, d.kind, here_only=True)
         return not (here and len(q) + here <= d.capacity and hot_wait < 2 * v.dt)
     if v.reserved_for_stat(d):
@@ -63,7 +64,7 @@ def can_start(v: StepView, d: Any) -> bool:
         head = v.e.specimens[d.work[d.queue[0][3]].specimen_id]
         if not v.reagent_ok(d, head, with_stores=False):
             return False
-        if d.queue[0][0] > 0 and stat_hold(v, d):
+        if v.qrank(d, d.queue[0]) > 0 and stat_hold(v, d):
             return False
     if d.batch and d.kind == "centrifuge":
         return batch_ready(v, d)
@@ -168,7 +169,11 @@ class Operator(RoleAgent):
                     return act("CALIBRATE", device_id=did)
         start = None
         if self.can("START_RUN"):
-            heads = [(d.queue[0][0], d.queue[0][1], d.device_id) for d in devs if can_start(v, d)]
+            heads = [
+                (v.qrank(d, d.queue[0]), d.queue[0][1], d.device_id)
+                for d in devs
+                if can_start(v, d)
+            ]
             start = min(heads) if heads else None
         queue = None
         if self.can("QUEUE_RUN"):
@@ -176,7 +181,7 @@ class Operator(RoleAgent):
                 if s.specimen_id in v.claims:
                     continue
                 best = v.best_device(s, z, types=self.types, zone=z)
-                if best is not None and best[0] < 2:
+                if best is not None and best[0] < 2 and v.may_queue(v.e.devices[best[1]], s):
                     queue = (s, best[1])
                     break
         if start is not None and (queue is None or start[0] <= v.rank(queue[0])):

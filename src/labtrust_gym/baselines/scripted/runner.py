@@ -97,6 +97,8 @@ class Runner(RoleAgent):
                     return act("RECEIVE_TRANSPORT", consignment_id=c.consignment_id)
         for s, tgt in here:
             if tgt[2] is not None and v.claim(s.specimen_id):
+                if not v.may_queue(e.devices[tgt[2]], s):  # just-in-time: leave it on the bench
+                    return act("DROP_OFF", specimen_id=s.specimen_id)
                 v.add_load(tgt[2], s)
                 return act("QUEUE_RUN", device_id=tgt[2], specimen_id=s.specimen_id)
         zw = v.zone_work(z)
@@ -111,7 +113,12 @@ class Runner(RoleAgent):
         for s in zw.inzone:
             if s.specimen_id not in v.claims:
                 best = v.best_device(s, z, types=self.types, zone=z)
-                if best is not None and best[0] < 2 and v.claim(s.specimen_id):
+                if (
+                    best is not None
+                    and best[0] < 2
+                    and v.may_queue(e.devices[best[1]], s)
+                    and v.claim(s.specimen_id)
+                ):
                     v.add_load(best[1], s)
                     return act("QUEUE_RUN", device_id=best[1], specimen_id=s.specimen_id)
         call = v.team.stat_call(v, aid)

@@ -43,6 +43,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "restock": True,  # fetch reagent packs from the stores (False: never; an ablation)
     "restock_margin_runs": 2,  # restock when fewer than reorder level + this many runs left
     "stat_hold_s": 120.0,  # keep analyzer channels for STAT tubes due within this time
+    # Priority tactics as a whole. False (an ablation): the team treats every tube alike
+    # (arrival order everywhere, no STAT calls, no centrifuge reserve, no channel hold, no
+    # just-in-time loading); only a priority-ordered device queue still favours STAT.
+    "stat_tactics": True,
+    # Just-in-time loading of first-come (fifo) devices: at most this many non-STAT tubes
+    # wait in an analyzer's queue (a batch device keeps one seat free for a STAT tube); the
+    # rest wait on the bench, so a STAT tube arriving later is loaded ahead of them.
+    "jit_queue_depth": 1,
+    # Action types the team never takes although its roles may (ablations, e.g.
+    # ["REPAIR_DEVICE"] for a team that does not repair).
+    "skip_actions": (),
     "linger_steps": 2,  # a runner waits at most this many steps for tubes about to appear
     "linger_s": 20.0,  # ... appearing within this many seconds
     "dt_hint_s": 10.0,  # step length assumed when timing arrivals at a dock

@@ -72,6 +72,7 @@ class Static:
                     self.ship.setdefault((src, typ), (rid, self.site_dispatch[src]))
         self.rank = {p: int(v["rank"]) for p, v in w.priorities.items()}
         self.low_rank = max(self.rank.values()) if self.rank else 0
+        self.fifo_types = frozenset(w.fifo_types)
         self.target_tat = {p: float(v["target_tat_s"]) for p, v in w.priorities.items()}
         self.service = {t: spec["service_s"] for t, spec in w.device_types.items()}
         self.reagent_of = {p: spec.get("reagent_id") for p, spec in w.panels.items()}
@@ -185,6 +186,7 @@ class StepView:
         self.team = team
         self.now = now
         self.dt = float(team.params["dt_hint_s"])
+        self.tactics = bool(team.params["stat_tactics"])
         self.frozen = frozenset(engine.frozen_zones)
         self.claims: set[str] = set()
         self.private = False  # decentralized methods: no knowledge shared across zones
@@ -238,7 +240,26 @@ class StepView:
         return True
 
     def rank(self, s: Any) -> int:
+        """The tube's priority rank as the team treats it (all alike without tactics)."""
+        if not self.tactics:
+            return self.st.low_rank
         return self.st.rank.get(s.priority, self.st.low_rank)
+
+    def qrank(self, d: Any, entry: tuple[Any, ...]) -> int:
+        """The team's rank of a device queue entry (its tube's, whatever the device's
+        queue discipline)."""
+        return self.rank(self.e.specimens[d.work[entry[3]].specimen_id])
+
+    def may_queue(self, d: Any, s: Any) -> bool:
+        """Whether to put ``s`` in ``d``'s queue now. On a first-come device the team loads
+        just in time: a non-STAT tube waits on the bench once ``jit_queue_depth`` tubes wait
+        (a batch device: once one seat is left, kept for a STAT tube)."""
+        if not self.tactics or d.device_type not in self.st.fifo_types or self.rank(s) == 0:
+            return True
+        waiting = len(d.queue) + len(self._extra.get(d.device_id, ()))
+        if d.batch:
+            return waiting < d.capacity - 1
+        return waiting < int(self.params["jit_queue_depth"])
 
     def skey(self, s: Any) -> tuple[int, float, str]:
         return (self.rank(s), s.arrival_t, s.specimen_id)
@@ -327,19 +348,21 @@ class StepView:
 
     def dev_wait(self, did: str, rank: int) -> float:
         """Expected wait before a new item of priority ``rank`` would start on the device
-        (the queue is served by priority, so only items of equal or better rank count)."""
+        (a priority queue serves equal or better ranks first, so only they count; on a
+        first-come device every queued item does)."""
         key = (did, rank)
         w = self._wait.get(key)
         if w is None:
             d = self.e.devices[did]
             specs = self.e.specimens
             rem = sorted(max(0.0, r.end_t - self.now) for r in d.runs.values())
+            fifo = d.device_type in self.st.fifo_types
             ahead = [
                 self.item_service(d, specs[d.work[it[3]].specimen_id])
                 for it in sorted(d.queue)
-                if it[0] <= rank
+                if fifo or it[0] <= rank
             ]
-            ahead += [svc for r, svc in self._extra.get(did, ()) if r <= rank]
+            ahead += [svc for r, svc in self._extra.get(did, ()) if fifo or r <= rank]
             cap = max(1, d.capacity)
             if d.batch:
                 svc = float(self.st.service[d.device_type]["default"])
@@ -357,7 +380,7 @@ class StepView:
 
     def reserved_for_stat(self, d: Any) -> bool:
         """Whether ``d`` is the last idle device of its kind on its bench (kept for STAT)."""
-        if not self.params["centrifuge_reserve"] or d.kind != "centrifuge":
+        if not self.params["centrifuge_reserve"] or not self.tactics or d.kind != "centrifuge":
             return False
         others = [
             self.e.devices[o]
@@ -370,6 +393,8 @@ class StepView:
     def stat_soon(self, site: str, analyzer_type: str) -> int:
         """STAT tubes of a site expected at an analyzer of the type within
         ``stat_hold_s`` (being carried, aliquoted, or nearly spun)."""
+        if not self.tactics:
+            return 0
         table = self._cache.get("stat_soon")
         if table is None:
             table = self._cache["stat_soon"] = defaultdict(int)
