@@ -185,12 +185,17 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
+def _g(v: float) -> str:
+    """Seconds and counts in the hundreds as integers, smaller values to 3 digits."""
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def _ci(s: Mapping[str, Any]) -> str:
     if s["mean"] is None:
         return "-"
     if s["ci95_low"] is None:
-        return f"{s['mean']:.3g}"
-    return f"{s['mean']:.3g} [{s['ci95_low']:.3g}, {s['ci95_high']:.3g}]"
+        return _g(s["mean"])
+    return f"{_g(s['mean'])} [{_g(s['ci95_low'])}, {_g(s['ci95_high'])}]"
 
 
 def ablation_markdown(result: Mapping[str, Any]) -> str:
