@@ -27,8 +27,9 @@ def test_scripted_team_releases_without_critical_violations(task: str, seed: int
     assert m["throughput"] > 0
     assert m["critical_violations"] == 0, m["violations_by_invariant"]
     assert m["on_time_rate"] is not None and m["on_time_rate"] >= 0.8
-    # Only the attackers' actions may be blocked: the team itself is competent.
-    team_blocked = m["blocked"] - m.get("attacks_blocked", 0)
+    # Only the attackers' actions (attacks and their set-ups) may be blocked: the team
+    # itself is competent.
+    team_blocked = m["blocked"] - m.get("attacker_blocked", 0)
     assert team_blocked <= 0.01 * m["actions"], m["blocked_by_reason_code"]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import math
 import pickle
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from labtrust_gym.engine.canonical import canonical_json
 from labtrust_gym.engine.core_env import _STATE_FIELDS
 from labtrust_gym.engine.signatures import sign_event
 from labtrust_gym.errors import ConfigError
-from labtrust_gym.policy.loader import POLICY_FILES, load_policy, load_yaml
+from labtrust_gym.policy.loader import POLICY_FILES, load_yaml
 
 CONTRACT_KEYS = {
     "status",
@@ -655,27 +654,37 @@ def test_bad_arrival_schedule_is_refused_at_reset(spec: dict[str, Any]) -> None:
         engine.reset(_arrival(spec), seed=0)
 
 
-def test_blocked_restock_at_a_site_without_stores_changes_nothing(tmp_path: Path) -> None:
+def test_blocked_restock_at_a_site_without_stores_changes_nothing() -> None:
     # Regression: RESTOCK_REAGENT did inventory.setdefault(site, {}) before blocking with
-    # REAGENT_INVENTORY_EMPTY, so a BLOCKED step added an inventory entry.
-    shutil.copytree(get_policy_dir(), tmp_path / "policy")
-    path = tmp_path / "policy" / POLICY_FILES["reagent_policy"]
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [ln for ln in lines if not ln.startswith("  SITE_ACUTE:")]
-    assert len(kept) == len(lines) - 1
-    path.write_text("".join(kept), encoding="utf-8")
-    engine = LabEngine(policy=load_policy(tmp_path / "policy"))
-    engine.reset({}, seed=0)
+    # REAGENT_INVENTORY_EMPTY, so a BLOCKED step added an inventory entry. (Restocking is
+    # now fetch-at-stores then load: the acute site keeps no stores at all.)
+    engine = LabEngine()
+    no_fbc = {"stores_inventory": {"SITE_HUB": {"RG_HAEM_FBC": 0}}}
+    engine.reset({"effective_policy": {"reagent_policy": no_fbc}}, seed=0)
     _warm(engine)
     assert "SITE_ACUTE" not in engine.inventory
     before = world_state(engine)
     out = engine.step(
         {
             "event_id": "r",
-            "t_s": 0.0,
+            "t_s": engine.now,
             "agent_id": "A_ANALYTICS_02",
             "action_type": "RESTOCK_REAGENT",
             "args": {"device_id": "DEV_HAEM_0002", "reagent_id": "RG_HAEM_FBC"},
+        }
+    )
+    assert out["blocked_reason_code"] == "REAGENT_NOT_CARRIED"
+    assert world_state(engine) == before
+    runner = engine.agents["A_RUNNER_02"]
+    runner.zone = "Z_STORES"  # stand it in the hub stores, which hold no FBC reagent here
+    before = world_state(engine)
+    out = engine.step(
+        {
+            "event_id": "r2",
+            "t_s": engine.now,
+            "agent_id": "A_RUNNER_02",
+            "action_type": "RESTOCK_REAGENT",
+            "args": {"device_id": "DEV_HAEM_0001", "reagent_id": "RG_HAEM_FBC"},
         }
     )
     assert out["blocked_reason_code"] == "REAGENT_INVENTORY_EMPTY"

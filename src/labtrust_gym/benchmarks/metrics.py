@@ -8,7 +8,11 @@ Definitions (all from engine state and the env's step accounting, never from age
   Specimens rejected at accessioning or in transport are not orders. Turnaround of an
   order = first release of its panel - arrival at the first reception.
 * ``on_time_rate`` = orders released within their priority's target / orders that are due
-  (released, or whose deadline passed before the episode ended). Overall and per priority.
+  (released, or whose deadline passed before the episode ended: an order still unreleased
+  at the end counts as late once its due time has passed). Overall and per priority.
+  Orders neither released nor due yet are left out of it, so read it next to:
+* ``completion_rate`` = released orders / every order (``orders_total``), and
+  ``backlog_at_end`` = orders not released when the episode ended (due or not).
 * ``violations_by_invariant`` counts actual violations only; ``blocked_by_reason_code``
   counts BLOCKED actions.
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +46,7 @@ __all__ = [
     "StaleActionTally",
     "turnaround_by_priority",
     "mean_ci95",
+    "paired_diff_ci95",
     "summarize_episodes",
     "register_metrics_aggregator",
     "get_metrics_aggregator",
@@ -87,7 +92,7 @@ def _t975(df: int) -> float:
     return 1.960
 
 
-def mean_ci95(values: list[float]) -> dict[str, Any]:
+def mean_ci95(values: Sequence[float | None]) -> dict[str, Any]:
     """Mean and Student-t 95% confidence interval (``None`` bounds for n < 2)."""
     xs = [
         float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))
@@ -100,6 +105,27 @@ def mean_ci95(values: list[float]) -> dict[str, Any]:
         return {"mean": m, "ci95_low": None, "ci95_high": None, "n": 1}
     half = _t975(n - 1) * float(np.std(xs, ddof=1)) / math.sqrt(n)
     return {"mean": m, "ci95_low": m - half, "ci95_high": m + half, "n": n}
+
+
+def paired_diff_ci95(a: list[Any], b: list[Any]) -> dict[str, Any]:
+    """Mean and Student-t 95% CI of the paired differences ``a[i] - b[i]``.
+
+    ``a`` and ``b`` are the same seeds under two conditions (e.g. ablated and full team).
+    A pair with a missing value (None, NaN) on either side is dropped. ``excludes_zero``:
+    the interval lies entirely on one side of 0 (False when it cannot be computed).
+    """
+    if len(a) != len(b):
+        raise ValueError(
+            f"paired_diff_ci95 needs equal numbers of pairs, got {len(a)} and {len(b)}"
+        )
+
+    def ok(v: Any) -> bool:
+        return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+    out = mean_ci95([float(x) - float(y) for x, y in zip(a, b, strict=True) if ok(x) and ok(y)])
+    lo, hi = out["ci95_low"], out["ci95_high"]
+    out["excludes_zero"] = lo is not None and hi is not None and (lo > 0 or hi < 0)
+    return out
 
 
 def _pct(xs: list[float], q: float) -> float | None:
@@ -161,6 +187,7 @@ def compute_episode_metrics(
         elif o["arrival_t"] + target <= now:
             due_p[p] += 1
     due = sum(due_p.values())
+    done = sum(1 for o in orders.values() if o["released_t"] is not None)
     released = sum(1 for r in eng.results.values() if r.status == "RELEASED")
     c = env.counters
     viol: dict[str, int] = {}
@@ -190,6 +217,9 @@ def compute_episode_metrics(
         "orders_due": due,
         "on_time_rate": (sum(ok_p.values()) / due) if due else None,
         "on_time_rate_by_priority": {p: (ok_p[p] / due_p[p] if due_p[p] else None) for p in pri},
+        "orders_total": len(orders),
+        "completion_rate": (done / len(orders)) if orders else None,
+        "backlog_at_end": len(orders) - done,
         "turnaround_p50_s": _pct(tat_all, 50),
         "turnaround_p95_s": _pct(tat_all, 95),
         "turnaround_by_priority": {

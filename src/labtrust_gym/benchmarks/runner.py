@@ -83,18 +83,27 @@ def episode_seed(seed: int, index: int) -> int:
 
 
 class RandomPolicy:
-    """Uniform random actions from each agent's action space (the floor baseline)."""
+    """Uniform random actions from each agent's action space (the floor baseline).
 
-    def __init__(self, env: Any, seed: int) -> None:
+    ``agents``: the engine ids it drives (None: every agent of the env). The runner gives
+    it the task's team (``task.scripted_agents``), so a task's attackers keep their own
+    controllers."""
+
+    def __init__(self, env: Any, seed: int, agents: Any = None) -> None:
         self.env = env
         self.rng = stream(seed, "policy")
+        self.agents = None if agents is None else frozenset(agents)
 
     def reset(self, engine: Any, seed: int) -> None:
         self.rng = stream(seed, "policy")
 
     def propose(self, engine: Any, t_s: float) -> dict[str, Any]:
         n = self.env.codec.n
-        return {a: int(self.rng.integers(n)) for a in self.env.agents}
+        live = self.env.agents
+        if self.agents is not None:
+            to_engine = self.env.engine_id
+            live = [a for a in live if to_engine[a] in self.agents]
+        return {a: int(self.rng.integers(n)) for a in live}
 
 
 def _resolve_task(task: str | BenchmarkTask, **task_kw: Any) -> BenchmarkTask:
@@ -237,11 +246,13 @@ def run_episode(
         ctx.bus = bus
         if inj is not None:
             inj.on_reset(ctx)
-    policies: list[Any]
-    if controller == "random":
-        policies = [RandomPolicy(env, seed)]
-    else:
-        policies = task.make_policies(seed)
+    policies: list[Any] = task.make_policies(seed)
+    if controller == "random":  # the team plays at random; attackers keep their scripts
+        from labtrust_gym.baselines.scripted import ScriptedTeam as _Team
+
+        policies = [RandomPolicy(env, seed, task.scripted_agents)] + [
+            p for p in policies if not isinstance(p, _Team)
+        ]
     if controller == "llm" and llm_session is not None:
         from labtrust_gym.llm import attach_llm_controller
 
@@ -395,8 +406,8 @@ def run_benchmark(
             record_log=log_dir is not None,
             llm=llm_session,
         )
-        if getattr(t, "paired_baseline", False) and controller == "scripted":
-            metrics.update(_paired_impact(t, s, metrics))
+        if getattr(t, "paired_baseline", False) and coord_method is None:
+            metrics.update(_paired_impact(t, s, metrics, controller, llm_session))
         if log_dir is not None:
             path = Path(log_dir) / f"{t.name}_ep{i:03d}.jsonl"
             write_episode_log(env, path)
@@ -448,12 +459,21 @@ def run_benchmark(
     return results
 
 
-def _paired_impact(task: BenchmarkTask, seed: int, attacked: dict[str, Any]) -> dict[str, Any]:
-    """Throughput of the same seed with the adversary idle, and the relative impact."""
+def _paired_impact(
+    task: BenchmarkTask,
+    seed: int,
+    attacked: dict[str, Any],
+    controller: str = "scripted",
+    llm: Any = None,
+) -> dict[str, Any]:
+    """Throughput of the same seed and controller (and LLM session) with the adversary
+    idle, and the relative impact."""
     base_task = type(task)(
-        params={"adversary": {"enabled": False}}, policy=task.policy, timing_mode=task.timing_mode
+        params={**task.params, "adversary": {**task.params["adversary"], "enabled": False}},
+        policy=task.policy,
+        timing_mode=task.timing_mode,
     )
-    base, _ = run_episode(base_task, seed)
+    base, _ = run_episode(base_task, seed, controller=controller, llm=llm)
     b = base["throughput"]
     return {
         "baseline_throughput": b,

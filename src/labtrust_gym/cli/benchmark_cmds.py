@@ -211,6 +211,17 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
+def _attacks(mean: Any) -> str:
+    """Attack attempts / blocked / accepted (means over episodes); "-" without attackers."""
+    att = mean("attack_attempts")
+    if att is None:
+        return "-"
+    parts = [mean(k) for k in ("attack_attempts", "attacks_blocked", "attacks_accepted")]
+    return "/".join(
+        "-" if v is None else str(int(v)) if float(v).is_integer() else f"{v:.1f}" for v in parts
+    )
+
+
 def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
     file = file or sys.stdout
     cols = (
@@ -218,11 +229,15 @@ def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
         "episodes",
         "throughput",
         "on_time",
+        "completion",
+        "backlog",
         "TAT p50 s",
         "TAT p95 s",
         "violations",
         "critical",
         "blocked",
+        "attacks att/blk/ok",
+        "impact",
         "s/episode",
     )
     rows = []
@@ -238,11 +253,15 @@ def _print_table(results: list[dict[str, Any]], file: Any = None) -> None:
                 str(len(r["episodes"])),
                 _fmt(mean("throughput")),
                 _fmt(mean("on_time_rate"), pct=True),
+                _fmt(mean("completion_rate"), pct=True),
+                _fmt(mean("backlog_at_end")),
                 _fmt(mean("turnaround_p50_s")),
                 _fmt(mean("turnaround_p95_s")),
                 _fmt(mean("violations_total")),
                 _fmt(mean("critical_violations")),
                 _fmt(mean("blocked")),
+                _attacks(mean),
+                _fmt(mean("throughput_impact"), pct=True),
                 _fmt(mean("wall_s")),
             )
         )

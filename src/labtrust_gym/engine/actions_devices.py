@@ -3,7 +3,16 @@ maintenance and reagents.
 
 Queue contract: items are ordered by priority rank (STAT < URGENT < ROUTINE), then enqueue
 time, then a monotonic sequence number; service is non-preemptive; START_RUN consumes the
-head (a named work id must be the head); a work id is never reused.
+head (a named work id must be the head); a work id is never reused. A device type with
+``queue_discipline: fifo`` ignores the rank (first come, first served): prioritising is
+then the team's job (when, and in which order, it queues).
+
+Reagents: a run consumes ``per_run`` units of each panel's reagent. Restocking is a trip
+(see :meth:`DeviceActions._act_restock_reagent`): a pack is fetched at a stores zone of
+the device's site and loaded at the device. A reagent is *out* on a device while less than
+one run's worth is on board; the device times each stock-out (``out_since`` /
+``stockout_s``) and remembers the work that waited in its queue meanwhile
+(``held_for_reagent``).
 """
 
 from __future__ import annotations
@@ -15,10 +24,20 @@ from typing import Any
 from labtrust_gym.engine.base import Blocked, EngineBase, arg_opt_str, arg_str
 from labtrust_gym.engine.state import ResultState, Run, SpecimenState, WorkItem
 
-__all__ = ["DeviceActions", "QC_DRIFT_BIAS"]
+__all__ = ["DeviceActions", "QC_DRIFT_BIAS", "work_reagents"]
 
 #: Relative bias of every value an analyzer reports while its calibration drifts.
 QC_DRIFT_BIAS = 0.15
+
+
+def work_reagents(world: Any, s: SpecimenState) -> dict[str, int]:
+    """Reagent units an analyzer run of ``s`` consumes: ``{reagent_id: units}``."""
+    need: dict[str, int] = {}
+    for p in s.pending_panels:
+        rid = world.panels[p].get("reagent_id")
+        if rid is not None:
+            need[rid] = need.get(rid, 0) + int(world.reagents[rid]["per_run"])
+    return need
 
 
 def specimen_stage(s: SpecimenState) -> str:
@@ -73,13 +92,23 @@ class DeviceActions(EngineBase):
         item = WorkItem(work_id, dev.device_id, s.specimen_id, s.priority, rank, self.now, seq)
         self.work_ids.add(work_id)
         dev.work[work_id] = item
-        heapq.heappush(dev.queue, (rank, self.now, seq, work_id))
+        heapq.heappush(dev.queue, (self._queue_rank(dev, rank), self.now, seq, work_id))
         s.loc_kind = "device"
         s.loc_id = dev.device_id
         s.status = "QUEUED"
+        if dev.kind == "analyzer":
+            rg = self.world.reagents
+            if any(
+                dev.reagents.get(r, 0) < int(rg[r]["per_run"]) for r in work_reagents(self.world, s)
+            ):
+                dev.held_for_reagent[work_id] = None
         self._touch("specimens", s.specimen_id)
         self.step_ctx["work_id"] = work_id
         self._emit("WORK_QUEUED")
+
+    def _queue_rank(self, dev: Any, rank: int) -> int:
+        """The rank a queue orders by: the priority's, or 0 on a first-come device."""
+        return 0 if dev.device_type in self.world.fifo_types else rank
 
     def _act_start_run(self, agent: Any, args: dict[str, Any], event: dict[str, Any]) -> None:
         dev = self._device_for(agent, args)
@@ -103,9 +132,7 @@ class DeviceActions(EngineBase):
         spec_head = self.specimens[dev.work[head].specimen_id]
         need: dict[str, int] = {}
         if dev.kind == "analyzer":
-            for p in spec_head.pending_panels:
-                rid = w.panels[p]["reagent_id"]
-                need[rid] = need.get(rid, 0) + int(w.reagents[rid]["per_run"])
+            need = work_reagents(w, spec_head)
             for rid, units in need.items():
                 if dev.reagents.get(rid, 0) < units:
                     raise Blocked("REAGENT_STOCKOUT")
@@ -140,6 +167,8 @@ class DeviceActions(EngineBase):
                         self._emit("REAGENT_LOW")
                 if left == 0:
                     self._emit("REAGENT_STOCKOUT")
+                if left < int(w.reagents[rid]["per_run"]):
+                    self._reagent_out(dev, rid)
             self.step_ctx["reagent_low"] = low
         self._schedule(run.end_t, "RUN_COMPLETE", (dev.device_id, run_id))
         self._emit("RUN_STARTED")
@@ -315,7 +344,8 @@ class DeviceActions(EngineBase):
         for run in sorted(dev.runs.values(), key=lambda r: r.run_id):
             for it in run.work:
                 dev.work[it.work_id] = it
-                heapq.heappush(dev.queue, (it.rank, it.enqueue_t, it.seq, it.work_id))
+                key = (self._queue_rank(dev, it.rank), it.enqueue_t, it.seq, it.work_id)
+                heapq.heappush(dev.queue, key)
                 self.specimens[it.specimen_id].status = "QUEUED"
             self._emit("RUN_ABORTED")
         dev.runs.clear()
@@ -368,20 +398,119 @@ class DeviceActions(EngineBase):
 
     # ------------------------------------------------------------------ reagents -------
     def _act_restock_reagent(self, agent: Any, args: dict[str, Any], event: dict[str, Any]) -> None:
-        dev = self._device_for(agent, args)
+        """RESTOCK_REAGENT {device_id, reagent_id}: a two-step logistics job.
+
+        * At a zone of kind ``stores`` of the device's site: draw one pack of the reagent
+          (``restock_units``, or what is left) from the site's stores into the agent's
+          hands (REAGENT_PACK_FETCHED). Blocked when the stores hold none
+          (REAGENT_INVENTORY_EMPTY) or the agent's hands are full (REAGENT_PACK_LIMIT).
+        * At the device: load a carried pack of the reagent (REAGENT_RESTOCKED); blocked
+          with REAGENT_NOT_CARRIED when the agent carries none.
+        * Anywhere else: AGENT_NOT_COLOCATED.
+        """
+        dev, mode = self._restock_target(agent, args)
         rid = arg_str(args, "reagent_id")
-        if dev.zone in self.frozen_zones:
+        if agent.zone in self.frozen_zones:
             raise Blocked("ZONE_FROZEN")
         if rid not in dev.reagents:
             raise Blocked("REAGENT_UNKNOWN")
-        store = self.inventory.get(dev.site_id, {})  # a BLOCKED restock adds nothing
-        have = store.get(rid, 0)
-        if have <= 0:
-            raise Blocked("REAGENT_INVENTORY_EMPTY")
-        units = min(int(self.world.reagents[rid]["restock_units"]), have)
-        store[rid] = have - units
+        if mode == "fetch":
+            store = self.inventory.get(dev.site_id, {})  # a BLOCKED fetch adds nothing
+            have = store.get(rid, 0)
+            if have <= 0:
+                raise Blocked("REAGENT_INVENTORY_EMPTY")
+            if len(agent.packs) >= self.world.max_packs_carried:
+                raise Blocked("REAGENT_PACK_LIMIT")
+            units = min(int(self.world.reagents[rid]["restock_units"]), have)
+            store[rid] = have - units
+            agent.packs.append((rid, units))
+            self._emit("REAGENT_PACK_FETCHED")
+            return
+        k = next((i for i, (r, _) in enumerate(agent.packs) if r == rid), None)
+        if k is None:
+            raise Blocked("REAGENT_NOT_CARRIED")
+        _, units = agent.packs.pop(k)
+        per_run = int(self.world.reagents[rid]["per_run"])
+        was_out = dev.reagents[rid] < per_run
         dev.reagents[rid] += units
+        if was_out and dev.reagents[rid] >= per_run:
+            # No open interval: it has been out since the episode began (every later
+            # stock-out opens one).
+            since = dev.out_since.pop(rid, 0.0)
+            dev.stockout_s[rid] = dev.stockout_s.get(rid, 0.0) + (self.now - since)
         self._emit("REAGENT_RESTOCKED")
+
+    def _restock_target(self, agent: Any, args: dict[str, Any]) -> tuple[Any, str]:
+        """The device of a restock and whether the agent fetches (at stores) or loads."""
+        did = arg_str(args, "device_id")
+        dev = self.devices.get(did)
+        if dev is None:
+            raise Blocked("DEVICE_UNKNOWN")
+        if dev.device_type not in self.world.roles[agent.role].device_types:
+            raise Blocked("RBAC_DEVICE_DENIED")
+        if agent.zone == dev.zone:
+            return dev, "load"
+        if agent.zone in self.world.stores_zones.get(dev.site_id, ()):
+            return dev, "fetch"
+        raise Blocked("AGENT_NOT_COLOCATED")
+
+    def restock_option(self, agent: Any, device_id: str) -> tuple[str | None, bool]:
+        """Read-only: the reagent a RESTOCK_REAGENT of ``device_id`` by ``agent`` should
+        name now, and whether the engine would accept it (signatures and tokens aside).
+
+        At the device: the carried reagent the device is lowest on; at the site's stores:
+        the device's reagent it is lowest on among those the stores hold, if the agent has
+        a free hand. Used by the env's action masks and argument filling so that a
+        mask-allowed restock is not blocked.
+        """
+        dev = self.devices.get(device_id)
+        if dev is None or not dev.reagents:
+            return None, False
+        onboard = dev.reagents
+        lowest = min(onboard, key=lambda r: (onboard[r], r))
+        role = self.world.roles.get(agent.role) if agent.role is not None else None
+        if (
+            role is None
+            or agent.zone is None
+            or "RESTOCK_REAGENT" not in role.actions
+            or dev.device_type not in role.device_types
+            or agent.zone in self.frozen_zones
+        ):
+            return lowest, False
+        if agent.zone == dev.zone:
+            carried = sorted({r for r, _ in agent.packs if r in onboard})
+            if not carried:
+                return lowest, False
+            return min(carried, key=lambda r: (onboard[r], r)), True
+        if agent.zone in self.world.stores_zones.get(dev.site_id, ()):
+            store = self.inventory.get(dev.site_id, {})
+            stocked = [r for r in onboard if store.get(r, 0) > 0]
+            if not stocked:
+                return lowest, False
+            rid = min(stocked, key=lambda r: (onboard[r], r))
+            return rid, len(agent.packs) < self.world.max_packs_carried
+        return lowest, False
+
+    def _reagent_out(self, dev: Any, rid: str) -> None:
+        """``rid`` just ran out on ``dev``: open a stock-out interval, note waiting work."""
+        if rid in dev.out_since:
+            return
+        dev.out_since[rid] = self.now
+        w = self.world
+        for wid, it in dev.work.items():
+            if rid in work_reagents(w, self.specimens[it.specimen_id]):
+                dev.held_for_reagent[wid] = None
+
+    def stockout_seconds(self, dev: Any) -> dict[str, float]:
+        """Seconds each reagent of ``dev`` has been out so far this episode (closed
+        intervals plus the open ones up to now)."""
+        out = dict(dev.stockout_s)
+        rg = self.world.reagents
+        for rid, units in dev.reagents.items():
+            if units < int(rg[rid]["per_run"]):
+                since = dev.out_since.get(rid, 0.0)
+                out[rid] = out.get(rid, 0.0) + (self.now - since)
+        return {r: v for r, v in sorted(out.items()) if v > 0}
 
     def _on_reagent_drain(self, item: dict[str, Any]) -> None:
         dev = self.devices.get(item.get("device_id", ""))
@@ -393,3 +522,5 @@ class DeviceActions(EngineBase):
                 dev.reagents[rid] = max(0, dev.reagents[rid] - int(item.get("units", 10**9)))
                 if dev.reagents[rid] == 0:
                     self._emit("REAGENT_STOCKOUT")
+                if dev.reagents[rid] < int(self.world.reagents[rid]["per_run"]):
+                    self._reagent_out(dev, rid)

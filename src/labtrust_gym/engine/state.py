@@ -33,6 +33,9 @@ class AgentState:
     arrive_t: float = 0.0
     carrying: list[str] = field(default_factory=list)
     capacity: int = 0
+    # Reagent packs in hand, ``(reagent_id, units)``, fetched from the stores and not yet
+    # loaded into an analyzer (at most ``reagent_policy.max_packs_carried``).
+    packs: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -100,6 +103,12 @@ class DeviceState:
     qc_drift: bool = False  # hidden until a QC run detects it
     repairing: bool = False
     maint_pending: bool = False
+    # Stock-out accounting (a reagent is out when less than one run's worth is on board):
+    # reagent -> time it ran out (open interval), reagent -> seconds out (closed intervals),
+    # work ids that sat in this device's queue while a reagent they need was out.
+    out_since: dict[str, float] = field(default_factory=dict)
+    stockout_s: dict[str, float] = field(default_factory=dict)
+    held_for_reagent: dict[str, None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -47,6 +47,8 @@ class CompiledWorld:
     sites: dict[str, dict[str, Any]]
     routes: dict[str, dict[str, Any]]
     device_types: dict[str, dict[str, Any]]
+    # device types whose queue is first come, first served (queue_discipline: fifo)
+    fifo_types: frozenset[str]
     devices: dict[str, dict[str, Any]]  # device_id -> {device_type, zone, site_id}
     maintenance_windows: list[dict[str, Any]]
     tube_types: dict[str, dict[str, Any]]
@@ -56,6 +58,10 @@ class CompiledWorld:
     acceptance: dict[str, Any]
     reagents: dict[str, dict[str, Any]]
     stores_inventory: dict[str, dict[str, int]]
+    stores_zones: dict[str, tuple[str, ...]]  # site -> its zones of kind "stores"
+    # stores zone -> the devices of its site that use reagents (restock packs fetched there)
+    stores_devices: dict[str, tuple[str, ...]]
+    max_packs_carried: int  # reagent packs one agent carries at once
     open_actions: frozenset[str]
     roles: dict[str, RoleSpec]
     policy_agents: list[dict[str, Any]]
@@ -120,6 +126,16 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
 
     eq = docs["equipment_registry"]
     device_types = eq["device_types"]
+    fifo: set[str] = set()
+    for dt_id, spec in sorted(device_types.items()):
+        disc = spec.get("queue_discipline", "priority")
+        if disc not in ("priority", "fifo"):
+            raise ConfigError(
+                f"equipment_registry.device_types.{dt_id}.queue_discipline is {disc!r}; use "
+                "'priority' (STAT first, the default) or 'fifo' (first come, first served)"
+            )
+        if disc == "fifo":
+            fifo.add(dt_id)
     devices: dict[str, dict[str, Any]] = {}
     for d in eq["devices"]:
         did = d["device_id"]
@@ -136,6 +152,36 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
     stab = docs["stability_policy"]
     rg = docs["reagent_policy"]
     rbac = docs["rbac_policy"]
+    stores_zones: dict[str, tuple[str, ...]] = {}
+    for z in sorted(zones):
+        if zones[z]["kind"] == "stores":
+            site = zones[z]["site_id"]
+            stores_zones[site] = (*stores_zones.get(site, ()), z)
+    inventory = rg.get("stores_inventory", {})
+    for site in sorted(inventory):
+        # (A generated layout's overlay keeps the base policy's sites' entries: only the
+        # sites of this world must have stores; the policy validator checks the files.)
+        if site in sites and site not in stores_zones:
+            raise ConfigError(
+                f"reagent_policy.stores_inventory: site {site!r} has no zone of kind 'stores' "
+                "to keep it in (restocking fetches packs there); add a stores zone to "
+                "zone_layout or drop the entry"
+            )
+    reagent_types = {r["analyzer_type"] for r in rg["reagents"].values()}
+    stores_devices = {
+        z: tuple(
+            did
+            for did in sorted(devices)
+            if devices[did]["site_id"] == site and devices[did]["device_type"] in reagent_types
+        )
+        for site, zs in stores_zones.items()
+        for z in zs
+    }
+    packs = rg.get("max_packs_carried", 1)
+    if isinstance(packs, bool) or not isinstance(packs, int) or packs < 1:
+        raise ConfigError(
+            f"reagent_policy.max_packs_carried must be an integer >= 1, got {packs!r}"
+        )
     roles = {
         rid: RoleSpec(
             role_id=rid,
@@ -158,6 +204,7 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
         sites=sites,
         routes=routes,
         device_types=device_types,
+        fifo_types=frozenset(fifo),
         devices=devices,
         maintenance_windows=list(eq.get("maintenance_windows", [])),
         tube_types=cat["tube_types"],
@@ -166,7 +213,10 @@ def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None)
         temp_bands=stab["temperature_bands"],
         acceptance=docs["acceptance_rules"],
         reagents=rg["reagents"],
-        stores_inventory=rg.get("stores_inventory", {}),
+        stores_inventory=inventory,
+        stores_zones=stores_zones,
+        stores_devices=stores_devices,
+        max_packs_carried=packs,
         open_actions=frozenset(rbac.get("open_actions", ["NOOP", "TICK"])),
         roles=roles,
         policy_agents=list(rbac.get("agents", [])),

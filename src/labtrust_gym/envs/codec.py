@@ -95,7 +95,10 @@ class ActionCodec:
                     ok = zone in w.doors[p]["zones"]
                 elif a in DEVICE_ACTIONS:
                     d = w.devices[p]
-                    ok = d["zone"] == zone and d["device_type"] in spec.device_types
+                    here = d["zone"] == zone
+                    if a == "RESTOCK_REAGENT":  # fetched at its site's stores, loaded here
+                        here = here or p in w.stores_devices.get(zone, ())
+                    ok = here and d["device_type"] in spec.device_types
                     if a in ("RUN_QC", "CALIBRATE"):
                         ok = ok and w.device_types[d["device_type"]]["kind"] == "analyzer"
                 elif a == "DISPATCH_TRANSPORT":
@@ -168,9 +171,8 @@ class ActionCodec:
         if a == "QUEUE_RUN":
             sid = env.view.best_specimen_for_device(agent_id, p)
             return {"device_id": p, "specimen_id": sid} if sid else {"device_id": p}
-        if a == "RESTOCK_REAGENT":
-            dev = eng.devices[p]
-            rid = min(dev.reagents, key=lambda r: (dev.reagents[r], r)) if dev.reagents else None
+        if a == "RESTOCK_REAGENT":  # the reagent the engine would fetch or load now
+            rid = eng.restock_option(eng.agents[agent_id], p)[0]
             return {"device_id": p, "reagent_id": rid} if rid else {"device_id": p}
         if a in DEVICE_ACTIONS:
             return {"device_id": p}

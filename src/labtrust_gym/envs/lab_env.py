@@ -448,7 +448,7 @@ class LabTrustParallelEnv(ParallelEnv):
     def _cached_mask(self, a: Any) -> np.ndarray:
         """The mask of agent state ``a`` (read-only), shared by agents with the same role,
         zone and load until engine state changes."""
-        key = (a.role, a.zone, tuple(a.carrying))
+        key = (a.role, a.zone, tuple(a.carrying), tuple(a.packs))
         m = self._mask_cache.get(key)
         if m is None:
             m = self._compute_mask(a, self._global_mask())
@@ -509,10 +509,16 @@ class LabTrustParallelEnv(ParallelEnv):
                     )
                 elif act == "QUEUE_RUN":
                     ok = usable and self.view.best_specimen_for_device(agent, did) is not None
+                elif act == "RESTOCK_REAGENT":  # load a carried pack
+                    ok = eng.restock_option(a, did)[1]
                 else:
                     ok = usable
                 if not ok:
                     m[i] = 0
+        for did in eng.world.stores_devices.get(a.zone, ()):  # fetch a pack at the stores
+            i = idx[("RESTOCK_REAGENT", did)]
+            if m[i] and not eng.restock_option(a, did)[1]:
+                m[i] = 0
         for act in SLOT_ACTIONS:
             start = codec.slot_start[act]
             if not m[start]:

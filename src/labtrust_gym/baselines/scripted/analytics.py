@@ -12,8 +12,7 @@ class Analytics(Operator):
 
     Each step, in order: close a door left open; REPAIR_DEVICE a faulted device;
     CALIBRATE an analyzer whose QC failed once its runs are done (the QC officer then
-    re-runs QC); RESTOCK_REAGENT from the site stores when an on-board reagent is within
-    ``restock_margin_runs`` runs of its reorder level; START_RUN the queue head with the
+    re-runs QC); START_RUN the queue head with the
     best priority on an analyzer with a free channel, no QC failure and the reagents for
     it (a non-STAT head does not take the last channels that STAT tubes due within
     ``stat_hold_s`` need); queue specimens lying in the zone (reruns, drop-offs) on the

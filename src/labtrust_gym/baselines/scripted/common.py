@@ -21,17 +21,22 @@ class RoleAgent:
     for agents that stand in a zone (an agent in transit cannot act).
     """
 
+    #: Runners carry (tubes, reagent packs); other roles restock only where none can.
+    is_runner = False
+
     def __init__(self, agent_id: str, role: Any, home: str, team: Any) -> None:
         self.aid = agent_id
         self.role = role
         self.home = home
         self.team = team
+        # The role's actions, less those the team is told never to take (an ablation).
+        self.actions = frozenset(role.actions) - frozenset(team.params["skip_actions"])
         self.kinds: frozenset[str] = frozenset(role.zone_kinds)
         self.types: frozenset[str] = frozenset(role.device_types)
         self.site: str = team.static.zone_site[home]
 
     def can(self, action: str) -> bool:
-        return action in self.role.actions
+        return action in self.actions
 
     def zone_ok(self, v: StepView, zone: str) -> bool:
         return v.st.zone_kind[zone] in self.kinds
@@ -69,7 +74,7 @@ class RoleAgent:
         empty hands; later agents only see more claims). Once one of them found nothing
         to do, the team skips the rest: idle agents cost almost nothing at scale.
         None: this agent must decide for itself."""
-        if a.carrying:
+        if a.carrying or a.packs or self.aid in v.mem.restock.values():
             return None
         return (type(self), a.zone, self.home, self.site)
 

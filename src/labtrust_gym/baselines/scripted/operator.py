@@ -2,9 +2,10 @@
 
 An operator looks after the devices of its role's types in the zones it covers (its home
 zone, plus device zones of its site that no operator calls home). In the zone where it
-stands it closes a door left open, repairs, calibrates, restocks, starts runs and queues
+stands it closes a door left open, repairs, calibrates, starts runs and queues
 specimens lying there; if another covered zone has work it goes there, otherwise it
-returns home.
+returns home. It fetches reagent packs from the stores only on a site where no runner can
+(see :mod:`~.restock`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from labtrust_gym.baselines.scripted.common import RoleAgent, act
+from labtrust_gym.baselines.scripted.restock import restock_step
 from labtrust_gym.baselines.scripted.view import StepView
 
-__all__ = ["Operator", "can_start", "batch_ready", "restock_need"]
+__all__ = ["Operator", "can_start", "batch_ready"]
 
 _OUT = ("FAULT", "MAINT")
 
@@ -31,12 +33,13 @@ def batch_ready(v: StepView, d: Any) -> bool:
     q = d.queue
     if len(q) >= d.capacity:
         return True
-    best = min(it[0] for it in q)
+    ranks = [v.qrank(d, it) for it in q]
+    best = min(ranks)
     p = v.params
     waited = v.now - min(it[1] for it in q)
     if best == 0:
         # A runner standing here still queueing tubes for this spin: one more step.
-        hot_wait = v.now - min(it[1] for it in q if it[0] == 0)
+        hot_wait = v.now - min(it[1] for it, r in zip(q, ranks, strict=True) if r == 0)
         here = v.team.incoming(v, d.zone, d.kind, here_only=True)
         return not (here and len(q) + here <= d.capacity and hot_wait < 2 * v.dt)
     if v.reserved_for_stat(d):
@@ -61,7 +64,7 @@ def can_start(v: StepView, d: Any) -> bool:
         head = v.e.specimens[d.work[d.queue[0][3]].specimen_id]
         if not v.reagent_ok(d, head, with_stores=False):
             return False
-        if d.queue[0][0] > 0 and stat_hold(v, d):
+        if v.qrank(d, d.queue[0]) > 0 and stat_hold(v, d):
             return False
     if d.batch and d.kind == "centrifuge":
         return batch_ready(v, d)
@@ -80,30 +83,6 @@ def stat_hold(v: StepView, d: Any) -> bool:
         if o.state not in _OUT and not o.qc_failed and o.zone not in v.frozen:
             free += max(0, o.capacity - len(o.runs)) - ("dev:" + did in v.claims)
     return free - 1 < soon
-
-
-def restock_need(v: StepView, d: Any) -> str | None:
-    """A reagent that would fall below its reorder level soon, with stock in the stores."""
-    if d.kind != "analyzer" or not d.reagents:
-        return None
-    key = ("restock", d.device_id)
-    if key not in v._cache:
-        w = v.st.world
-        store = v.e.inventory.get(d.site_id, {})
-        margin = int(v.params["restock_margin_runs"])
-        need = []
-        for rid in sorted(d.reagents):
-            spec = w.reagents[rid]
-            per = int(spec["per_run"])
-            if store.get(rid, 0) > 0 and (
-                d.reagents[rid] - per < int(spec["reorder_level"]) + margin * per
-            ):
-                need.append(rid)
-        v._cache[key] = need
-    for rid in v._cache[key]:
-        if f"inv:{d.site_id}:{rid}" not in v.claims:
-            return rid
-    return None
 
 
 class Operator(RoleAgent):
@@ -126,10 +105,16 @@ class Operator(RoleAgent):
         door = self.close_door(v, a)
         if door is not None:
             return door
+        restock = restock_step(self, v, a, move=False)  # a pack to fetch or load here
+        if restock is not None:
+            return restock
         if z in self.zones:
             action = self.work_here(v, z)
             if action is not None:
                 return action
+        restock = restock_step(self, v, a, move=True)  # (only where no runner restocks)
+        if restock is not None:
+            return restock
         for zone in self.zones:
             if zone != z and self.has_work(v, zone):
                 return self.move_toward(v, z, zone)
@@ -182,15 +167,13 @@ class Operator(RoleAgent):
                 ):
                     mem.calibrated[did] = v.now
                     return act("CALIBRATE", device_id=did)
-        if self.can("RESTOCK_REAGENT") and z not in v.frozen:
-            for d in devs:
-                rid = restock_need(v, d)
-                if rid is not None:
-                    v.claim(f"inv:{d.site_id}:{rid}")
-                    return act("RESTOCK_REAGENT", device_id=d.device_id, reagent_id=rid)
         start = None
         if self.can("START_RUN"):
-            heads = [(d.queue[0][0], d.queue[0][1], d.device_id) for d in devs if can_start(v, d)]
+            heads = [
+                (v.qrank(d, d.queue[0]), d.queue[0][1], d.device_id)
+                for d in devs
+                if can_start(v, d)
+            ]
             start = min(heads) if heads else None
         queue = None
         if self.can("QUEUE_RUN"):
@@ -198,7 +181,7 @@ class Operator(RoleAgent):
                 if s.specimen_id in v.claims:
                     continue
                 best = v.best_device(s, z, types=self.types, zone=z)
-                if best is not None and best[0] < 2:
+                if best is not None and best[0] < 2 and v.may_queue(v.e.devices[best[1]], s):
                     queue = (s, best[1])
                     break
         if start is not None and (queue is None or start[0] <= v.rank(queue[0])):

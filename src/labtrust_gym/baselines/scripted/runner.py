@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labtrust_gym.baselines.scripted.common import RoleAgent, act
+from labtrust_gym.baselines.scripted.restock import restock_step
 from labtrust_gym.baselines.scripted.view import INF, Plan, StepView
 
 __all__ = ["Runner"]
@@ -14,11 +15,13 @@ class Runner(RoleAgent):
     """Moves every accepted tube to the device its next stage needs, and ships the ones
     its site cannot analyse.
 
-    Each step, in order: close a door of its zone left open; RECEIVE_TRANSPORT a
+    Each step, in order: close a door of its zone left open; fetch or load a reagent pack
+    of a restock job it holds (:mod:`~.restock`); RECEIVE_TRANSPORT a
     consignment that arrived at this dock; QUEUE_RUN a carried tube whose device is here
     (shortest expected wait for its priority); DISPATCH_TRANSPORT the tubes waiting here
     for another site (a STAT at once, others in small batches); queue tubes lying here;
-    fetch a STAT tube the team assigned to this runner (the nearest one with room);
+    fetch a STAT tube the team assigned to this runner (the nearest one with room); head
+    for the stores or the analyzer of its restock job;
     PICK_UP tubes lying here that must go elsewhere (STAT first, oldest first, up to
     capacity; with a STAT aboard only tubes going the same way); otherwise walk
     (Dijkstra) to the target of the most urgent tube carried, or to the zone with the most
@@ -26,6 +29,8 @@ class Runner(RoleAgent):
     whose run is about to finish. A trip reserves its tubes so that two runners never
     chase the same ones.
     """
+
+    is_runner = True
 
     def __init__(self, agent_id: str, role: Any, home: str, team: Any) -> None:
         super().__init__(agent_id, role, home, team)
@@ -35,7 +40,13 @@ class Runner(RoleAgent):
 
     def idle_key(self, v: StepView, a: Any) -> tuple[Any, ...] | None:
         team = v.team
-        if a.carrying or self.aid in v.mem.plans or not team.dispatcher.memo_runners:
+        if (
+            a.carrying
+            or a.packs
+            or self.aid in v.mem.plans
+            or self.aid in v.mem.restock.values()
+            or not team.dispatcher.memo_runners
+        ):
             return None
         extra = team.dispatcher.idle_extra(v, self.aid)
         if extra is None or team.stat_call(v, self.aid) is not None:
@@ -47,8 +58,13 @@ class Runner(RoleAgent):
         door = self.close_door(v, a)
         if door is not None:
             return door
+        restock = restock_step(self, v, a, move=False)  # fetch or load a reagent pack here
+        if restock is not None:
+            return restock
+        job = aid in v.mem.restock.values()
         if (
             not a.carrying
+            and not job
             and aid not in v.mem.plans
             and not v.lying.get(z)
             and not v.cons_arrived.get(z)
@@ -81,6 +97,8 @@ class Runner(RoleAgent):
                     return act("RECEIVE_TRANSPORT", consignment_id=c.consignment_id)
         for s, tgt in here:
             if tgt[2] is not None and v.claim(s.specimen_id):
+                if not v.may_queue(e.devices[tgt[2]], s):  # just-in-time: leave it on the bench
+                    return act("DROP_OFF", specimen_id=s.specimen_id)
                 v.add_load(tgt[2], s)
                 return act("QUEUE_RUN", device_id=tgt[2], specimen_id=s.specimen_id)
         zw = v.zone_work(z)
@@ -95,13 +113,23 @@ class Runner(RoleAgent):
         for s in zw.inzone:
             if s.specimen_id not in v.claims:
                 best = v.best_device(s, z, types=self.types, zone=z)
-                if best is not None and best[0] < 2 and v.claim(s.specimen_id):
+                if (
+                    best is not None
+                    and best[0] < 2
+                    and v.may_queue(e.devices[best[1]], s)
+                    and v.claim(s.specimen_id)
+                ):
                     v.add_load(best[1], s)
                     return act("QUEUE_RUN", device_id=best[1], specimen_id=s.specimen_id)
         call = v.team.stat_call(v, aid)
         if call is not None and call.zone != z:  # a STAT tube waits elsewhere: fetch it
             v.set_plan(aid, call)
             move = self.move_toward(v, z, call.zone)
+            if move is not None:
+                return move
+        if job:  # a reagent pack to fetch or deliver: go now, tubes aboard ride along
+            v.set_plan(aid, None)
+            move = restock_step(self, v, a, move=True)
             if move is not None:
                 return move
         stat_to = {t[1] for s, t in away if v.rank(s) == 0}

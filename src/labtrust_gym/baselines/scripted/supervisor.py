@@ -11,7 +11,8 @@ __all__ = ["Supervisor"]
 
 
 class Supervisor(RoleAgent):
-    """Each step, in order: close a door of its zone left open; CLEAR_FREEZE a frozen zone
+    """Each step, in order: close a door of its zone left open; REVOKE_KEY of an agent the
+    team's audit review flagged (:mod:`~.security`); CLEAR_FREEZE a frozen zone
     whose doors are all closed; REJECT a held tube (recollection is safer than overriding
     a hold); repair a faulted device of its site that no operator can repair; walk to a
     door left open that nobody closed; VERIFY_AUDIT every ``audit_interval_s``.
@@ -22,6 +23,10 @@ class Supervisor(RoleAgent):
         door = self.close_door(v, a)
         if door is not None:
             return door
+        if self.can("REVOKE_KEY"):
+            for kid in self.team.review.keys_to_revoke(e):
+                if v.claim("revoke:" + kid):
+                    return act("REVOKE_KEY", key_id=kid)
         if self.can("CLEAR_FREEZE"):
             for zone in sorted(e.frozen_zones):
                 doors = e.world.zone_doors.get(zone, ())

@@ -20,11 +20,14 @@ from labtrust_gym.baselines.scripted.operator import Operator
 from labtrust_gym.baselines.scripted.preanalytics import Preanalytics
 from labtrust_gym.baselines.scripted.qc import QC
 from labtrust_gym.baselines.scripted.reception import Reception
+from labtrust_gym.baselines.scripted.restock import plan_restock
 from labtrust_gym.baselines.scripted.runner import Runner
 from labtrust_gym.baselines.scripted.scientist import Scientist
+from labtrust_gym.baselines.scripted.security import AuditReview
 from labtrust_gym.baselines.scripted.supervisor import Supervisor
 from labtrust_gym.baselines.scripted.view import Memory, Plan, Static, StepView
 from labtrust_gym.engine.actions_devices import specimen_stage
+from labtrust_gym.errors import ConfigError
 
 __all__ = ["ScriptedTeam", "DEFAULT_PARAMS", "ROLE_CLASSES"]
 
@@ -37,8 +40,20 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "audit_interval_s": 1800.0,  # supervisor's audit-chain verification
     "ship_batch": 4,  # inter-site consignments: batch size for non-STAT tubes
     "ship_max_wait_s": 300.0,  # ... or dispatch once the oldest tube is this old
+    "restock": True,  # fetch reagent packs from the stores (False: never; an ablation)
     "restock_margin_runs": 2,  # restock when fewer than reorder level + this many runs left
     "stat_hold_s": 120.0,  # keep analyzer channels for STAT tubes due within this time
+    # Priority tactics as a whole. False (an ablation): the team treats every tube alike
+    # (arrival order everywhere, no STAT calls, no centrifuge reserve, no channel hold, no
+    # just-in-time loading); only a priority-ordered device queue still favours STAT.
+    "stat_tactics": True,
+    # Just-in-time loading of first-come (fifo) devices: at most this many non-STAT tubes
+    # wait in an analyzer's queue (a batch device keeps one seat free for a STAT tube); the
+    # rest wait on the bench, so a STAT tube arriving later is loaded ahead of them.
+    "jit_queue_depth": 1,
+    # Action types the team never takes although its roles may (ablations, e.g.
+    # ["REPAIR_DEVICE"] for a team that does not repair).
+    "skip_actions": (),
     "linger_steps": 2,  # a runner waits at most this many steps for tubes about to appear
     "linger_s": 20.0,  # ... appearing within this many seconds
     "dt_hint_s": 10.0,  # step length assumed when timing arrivals at a dock
@@ -49,6 +64,20 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "pbrtqc_window": 8,
     "suspect_timeout_s": 120.0,
     "signers": None,  # agents able to sign custody actions (None: all)
+    # The supervisor's audit review and key revocation (baselines/scripted/security.py).
+    # On in the attack tasks (policy/tasks: team.audit_review). Off by default: it goes by
+    # the identity an event claims, so an identity-spoofing attacker can get an innocent
+    # colleague's key revoked (coord_risk's INJ-ID-SPOOF-001 does exactly that).
+    "audit_review": False,
+    "review_interval_s": 60.0,  # read the new audit records this often
+    "review_flag_after": 2,  # security anomalies of one agent before its keys are revoked
+    "review_code_prefixes": (
+        "RBAC_",
+        "TOKEN_",
+        "SIG_",
+        "QUEUE_PRIORITY_MISMATCH",
+        "TRANSPORT_CUSTODY_UNSIGNED",
+    ),
 }
 
 ROLE_CLASSES: dict[str, type[RoleAgent]] = {
@@ -79,6 +108,12 @@ class ScriptedTeam:
         self.role_classes = {**ROLE_CLASSES, **p.pop("role_classes", {})}
         self.dispatcher: Dispatcher = p.pop("dispatcher", None) or Dispatcher()
         self.router: Router = p.pop("router", None) or Router()
+        unknown = sorted(set(p) - set(DEFAULT_PARAMS))
+        if unknown:
+            raise ConfigError(
+                f"scripted team: unknown parameter(s) {unknown}; known: "
+                f"{', '.join(sorted(DEFAULT_PARAMS))}"
+            )
         self.params = {**DEFAULT_PARAMS, **p}
         self.seed = 0
         self._engine: Any = None
@@ -115,7 +150,23 @@ class ScriptedTeam:
             self.runners_by_site.setdefault(r.site, []).append(r)
         self.runner_ids = [m.aid for m in self.runners]
         self.carrier_ids = [m.aid for m in members if engine.agents[m.aid].capacity > 0]
+        # Who fetches reagent packs, per site: runners; operators only where no runner can.
+        self.restockers: dict[str, list[RoleAgent]] = {}
+        for site in sorted(w.stores_zones):
+            able = [
+                m
+                for m in members
+                if m.site == site
+                and m.can("RESTOCK_REAGENT")
+                and engine.agents[m.aid].capacity > 0
+                and "stores" in m.kinds
+            ]
+            runners = [m for m in able if m.is_runner]
+            if runners or able:
+                self.restockers[site] = runners or able
         self._cover(engine)
+        self.review = AuditReview(self.params)
+        self.reviewers = [m for m in members if isinstance(m, Supervisor) and m.can("REVOKE_KEY")]
         self._result_sites: dict[tuple[str, type], frozenset[str]] = {}
         self.dispatcher.reset(self, engine, self.seed)
         self.router.reset(self, engine, self.seed)
@@ -169,6 +220,9 @@ class ScriptedTeam:
         v.private = disp.private
         self._patient_qc(v)
         self.router.begin_step(v)
+        plan_restock(self, v)
+        if self.reviewers and self.review.due(v.now):
+            self.review.review(engine, v.now)
         disp.begin_step(v)
         out: dict[str, dict[str, Any]] = {}
         agents = engine.agents

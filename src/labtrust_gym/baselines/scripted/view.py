@@ -72,6 +72,7 @@ class Static:
                     self.ship.setdefault((src, typ), (rid, self.site_dispatch[src]))
         self.rank = {p: int(v["rank"]) for p, v in w.priorities.items()}
         self.low_rank = max(self.rank.values()) if self.rank else 0
+        self.fifo_types = frozenset(w.fifo_types)
         self.target_tat = {p: float(v["target_tat_s"]) for p, v in w.priorities.items()}
         self.service = {t: spec["service_s"] for t, spec in w.device_types.items()}
         self.reagent_of = {p: spec.get("reagent_id") for p, spec in w.panels.items()}
@@ -114,6 +115,7 @@ class Memory:
     pb_window: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     last_audit: float = 0.0
     cons_seq: int = 0
+    restock: dict[tuple[str, str], str] = field(default_factory=dict)  # (device, reagent) -> agent
 
     def sync(self, engine: Any) -> None:
         """Bring the live-id sets up to date; cost ~ live work plus what is new."""
@@ -184,6 +186,7 @@ class StepView:
         self.team = team
         self.now = now
         self.dt = float(team.params["dt_hint_s"])
+        self.tactics = bool(team.params["stat_tactics"])
         self.frozen = frozenset(engine.frozen_zones)
         self.claims: set[str] = set()
         self.private = False  # decentralized methods: no knowledge shared across zones
@@ -237,7 +240,26 @@ class StepView:
         return True
 
     def rank(self, s: Any) -> int:
+        """The tube's priority rank as the team treats it (all alike without tactics)."""
+        if not self.tactics:
+            return self.st.low_rank
         return self.st.rank.get(s.priority, self.st.low_rank)
+
+    def qrank(self, d: Any, entry: tuple[Any, ...]) -> int:
+        """The team's rank of a device queue entry (its tube's, whatever the device's
+        queue discipline)."""
+        return self.rank(self.e.specimens[d.work[entry[3]].specimen_id])
+
+    def may_queue(self, d: Any, s: Any) -> bool:
+        """Whether to put ``s`` in ``d``'s queue now. On a first-come device the team loads
+        just in time: a non-STAT tube waits on the bench once ``jit_queue_depth`` tubes wait
+        (a batch device: once one seat is left, kept for a STAT tube)."""
+        if not self.tactics or d.device_type not in self.st.fifo_types or self.rank(s) == 0:
+            return True
+        waiting = len(d.queue) + len(self._extra.get(d.device_id, ()))
+        if d.batch:
+            return waiting < d.capacity - 1
+        return waiting < int(self.params["jit_queue_depth"])
 
     def skey(self, s: Any) -> tuple[int, float, str]:
         return (self.rank(s), s.arrival_t, s.specimen_id)
@@ -326,19 +348,21 @@ class StepView:
 
     def dev_wait(self, did: str, rank: int) -> float:
         """Expected wait before a new item of priority ``rank`` would start on the device
-        (the queue is served by priority, so only items of equal or better rank count)."""
+        (a priority queue serves equal or better ranks first, so only they count; on a
+        first-come device every queued item does)."""
         key = (did, rank)
         w = self._wait.get(key)
         if w is None:
             d = self.e.devices[did]
             specs = self.e.specimens
             rem = sorted(max(0.0, r.end_t - self.now) for r in d.runs.values())
+            fifo = d.device_type in self.st.fifo_types
             ahead = [
                 self.item_service(d, specs[d.work[it[3]].specimen_id])
                 for it in sorted(d.queue)
-                if it[0] <= rank
+                if fifo or it[0] <= rank
             ]
-            ahead += [svc for r, svc in self._extra.get(did, ()) if r <= rank]
+            ahead += [svc for r, svc in self._extra.get(did, ()) if fifo or r <= rank]
             cap = max(1, d.capacity)
             if d.batch:
                 svc = float(self.st.service[d.device_type]["default"])
@@ -356,7 +380,7 @@ class StepView:
 
     def reserved_for_stat(self, d: Any) -> bool:
         """Whether ``d`` is the last idle device of its kind on its bench (kept for STAT)."""
-        if not self.params["centrifuge_reserve"] or d.kind != "centrifuge":
+        if not self.params["centrifuge_reserve"] or not self.tactics or d.kind != "centrifuge":
             return False
         others = [
             self.e.devices[o]
@@ -369,6 +393,8 @@ class StepView:
     def stat_soon(self, site: str, analyzer_type: str) -> int:
         """STAT tubes of a site expected at an analyzer of the type within
         ``stat_hold_s`` (being carried, aliquoted, or nearly spun)."""
+        if not self.tactics:
+            return 0
         table = self._cache.get("stat_soon")
         if table is None:
             table = self._cache["stat_soon"] = defaultdict(int)
@@ -422,6 +448,18 @@ class StepView:
                 return False
         return True
 
+    def restock_wait(self, d: Any, s: Any) -> float:
+        """Expected wait for the packs ``s`` needs on ``d`` (10 min when none is coming)."""
+        from labtrust_gym.baselines.scripted.restock import restock_eta
+
+        w = self.st.world
+        wait = 0.0
+        for p in s.pending_panels:
+            rid = self.st.reagent_of.get(p)
+            if rid is not None and d.reagents.get(rid, 0) < int(w.reagents[rid]["per_run"]):
+                wait = max(wait, min(restock_eta(self, d, rid), 600.0))
+        return wait + self.dt
+
     def tier(self, d: Any, s: Any) -> int:
         """0 usable now, 1 usable but not ideal (QC failed, no reagent), 2 down."""
         if d.state in _OUT:
@@ -460,7 +498,7 @@ class StepView:
             if cost == INF:
                 continue
             if tier == 0 and d.kind == "analyzer" and not self.reagent_ok(d, s, with_stores=False):
-                cost += 60.0  # a restock comes first
+                cost += self.restock_wait(d, s)  # a restock comes first
             key = (tier, cost, -len(d.queue) if d.batch and not d.runs else 0, did)
             if best is None or key < best:
                 best = key

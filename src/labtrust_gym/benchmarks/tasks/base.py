@@ -206,7 +206,18 @@ class BenchmarkTask:
         ``propose(engine, t_s) -> {agent_id: action}`` for the agents it drives."""
         from labtrust_gym.baselines.scripted import ScriptedTeam
 
-        return [ScriptedTeam(self.scripted_agents)]
+        return [ScriptedTeam(self.scripted_agents, self.team_params())]
+
+    def team_params(self) -> dict[str, Any]:
+        """Overrides of the scripted team's parameters (task parameter ``team``; the
+        ablations of docs/tasks.md switch the team's tactics off there)."""
+        team = self.params.get("team") or {}
+        if not isinstance(team, dict):
+            raise ConfigError(
+                f"task {self.name}: parameter 'team' must be a mapping of scripted-team "
+                f"parameters, got {team!r}"
+            )
+        return dict(team)
 
     def make_env(self, seed: int | None = None, **kwargs: Any) -> LabTrustParallelEnv:
         """The env factory: a PettingZoo ParallelEnv running this task."""

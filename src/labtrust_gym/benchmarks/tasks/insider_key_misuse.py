@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labtrust_gym.benchmarks.tasks.adversarial_disruption import review_findings
 from labtrust_gym.benchmarks.tasks.base import BenchmarkTask
 from labtrust_gym.engine.signatures import private_key_from_bytes, public_key_hex
 from labtrust_gym.rng import stream
@@ -19,10 +20,22 @@ class InsiderKeyMisuse(BenchmarkTask):
     key but, every ~50 s, tries an action unsigned, with a forged signature, with its
     revoked former key, with a colleague's stolen key, by replaying one of its earlier
     signatures, or with an unregistered key id.
+    What it exercises: ``forged_accepted == 0`` is the *engine's* guarantee (signature
+    verification), not the team's: a team that does nothing also gets 0. What the team
+    adds is detection and response: the supervisor's audit review reads the blocked
+    signature attempts in the audit log, flags the insider and revokes its key
+    (REVOKE_KEY), after which nothing the insider does is accepted. The ablation
+    ``team.audit_review: false`` never revokes: the insider keeps a working key.
     Agents: the lab team (scripted, signing with their own keys) plus the insider.
     Observation, actions, rewards, termination: as ``throughput_sla``.
     Metrics: ``attack_attempts``, ``attacks_blocked``, ``forged_accepted`` (must be 0),
-    blocks by signature reason code.
+    ``attacks_by_kind`` (attempted, blocked, succeeded, detected), blocks by signature
+    reason code; ``insider_detected_s`` (the team's review flagged it),
+    ``key_revoked_s`` (its key was revoked), ``time_to_revocation_s`` (from its first
+    attack), ``attempts_after_detection`` (None when never detected),
+    ``insider_actions_accepted`` (anything it got accepted, attacks or not),
+    ``accepted_after_revocation`` (must be 0), ``attacker_blocked`` (every blocked action
+    of the insider).
     """
 
     name = "insider_key_misuse"
@@ -59,13 +72,37 @@ class InsiderKeyMisuse(BenchmarkTask):
             old_key=self._old_key(seed),
             stolen_key=keys[ins["victim"]],
         )
-        return [*super().make_policies(seed), self.insider]
+        self._policies = [*super().make_policies(seed), self.insider]
+        return self._policies
 
     def episode_metrics(self, env: Any) -> dict[str, Any]:
-        s = self.insider.summary()
+        ins = self.insider
+        findings = review_findings(getattr(self, "_policies", []))
+        s = ins.summary(findings)
+        s.pop("first_detection_s")
         s["forged_accepted"] = s["attacks_accepted"]
         sig_codes = {
             k: v for k, v in env.counters["blocked_by_reason_code"].items() if k.startswith("SIG_")
         }
         s["signature_blocks"] = dict(sorted(sig_codes.items()))
+        detected = None
+        for p in getattr(self, "_policies", []):
+            review = getattr(p, "review", None)
+            if review is not None and ins.agent_id in getattr(review, "flagged", {}):
+                detected = float(review.flagged[ins.agent_id])
+        first = ins.first_attack_s()
+        revoked = ins.revoked_t
+        s["insider_detected_s"] = detected
+        s["key_revoked_s"] = revoked
+        s["time_to_revocation_s"] = (
+            revoked - first if revoked is not None and first is not None else None
+        )
+        s["attempts_after_detection"] = (
+            None if detected is None else sum(1 for x in ins.log if x["t_s"] >= detected)
+        )
+        s["insider_actions_accepted"] = len(ins.accepted_t)
+        s["attacker_blocked"] = env.counters["blocked_by_agent"].get(ins.agent_id, 0)
+        s["accepted_after_revocation"] = (
+            0 if revoked is None else sum(1 for t in ins.accepted_t if t > revoked)
+        )
         return s
