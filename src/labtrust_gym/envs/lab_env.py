@@ -24,6 +24,20 @@ a caller changed): per-agent infos cost no allocation.
 Observations (see :mod:`labtrust_gym.envs.observation` for the layout) are read-only rows
 of one array per step: an observation returned at step ``t`` never changes later.
 
+Actions (see :mod:`labtrust_gym.envs.codec` and docs/actions.md): an index, the contract's
+``{"action_index", "action_info"}``, a raw engine action or ``None``. A step is atomic:
+the call as a whole is checked first — ``actions`` must be a dict whose keys are live
+agents, each named once (PettingZoo name or engine id) — and an invalid call raises
+:class:`~labtrust_gym.errors.ActionError` naming the agent, with the env untouched (same
+``step_count``, audit log, state). Then every agent's action is decoded; one that is not a
+valid action becomes a BLOCKED step result with an ``ACTION_*`` reason code, recorded in
+the audit log (:meth:`LabEngine.reject`), never an exception. Should anything still raise
+while the actions are applied (a plugin's bug), the env refuses further steps until
+:meth:`reset`, so no event id is ever reused.
+
+Pickling: ``pickle``, ``cloudpickle`` and ``copy.deepcopy`` of an env give an env that
+continues identically (signing keys travel as raw bytes).
+
 Cost: a step does work for the agents that act, move or carry specimens, plus O(agents)
 numpy and dict construction; idle agents cost (almost) nothing. Engine state that did not
 change since the last step (no accepted action, no internal event) is not re-indexed.
@@ -32,6 +46,7 @@ change since the last step (no accepted action, no internal event) is not re-ind
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -39,12 +54,22 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from labtrust_gym.engine.core_env import CUSTODY_ACTIONS, LabEngine
-from labtrust_gym.engine.signatures import sign_event
+from labtrust_gym.engine.signatures import (
+    private_key_bytes,
+    private_key_from_bytes,
+    sign_event,
+)
 from labtrust_gym.engine.world import compile_world
-from labtrust_gym.envs.codec import DEVICE_ACTIONS, SLOT_ACTIONS, ActionCodec
+from labtrust_gym.envs.codec import (
+    DEVICE_ACTIONS,
+    SLOT_ACTIONS,
+    ActionCodec,
+    Rejection,
+    describe,
+)
 from labtrust_gym.envs.observation import ObservationBuilder
 from labtrust_gym.envs.view import LabView
-from labtrust_gym.errors import ConfigError
+from labtrust_gym.errors import ActionError, ConfigError
 
 __all__ = ["LabTrustParallelEnv", "pz_name"]
 
@@ -131,6 +156,10 @@ class LabTrustParallelEnv(ParallelEnv):
         self._dispatch_idx = np.array(
             [idx[("DISPATCH_TRANSPORT", r)] for r in self.codec.routes], dtype=np.int64
         )
+        self._custody_here: dict[tuple[str, str], bool] = {}
+        self._receive_idx = np.array(
+            [idx[("RECEIVE_TRANSPORT", r)] for r in self.codec.routes], dtype=np.int64
+        )
         self.view = LabView(self.engine)
         self.step_count = 0
         self.seed: int | None = None
@@ -138,7 +167,11 @@ class LabTrustParallelEnv(ParallelEnv):
         self._consignment_seq = 0
         self._keys_cache: dict[str, Any] | None = None
         self._obs: np.ndarray | None = None
+        # The trajectory hash chains one digest per step (hashlib objects do not pickle).
+        self._traj_head = hashlib.sha256().digest()
         self._traj = hashlib.sha256()
+        self._door_tokens: dict[str, list[Any]] | None = None
+        self._broken: str | None = None
         self.log: list[dict[str, Any]] = []
         self.counters: dict[str, Any] = {}
         self.last_results: dict[str, dict[str, Any]] = {}
@@ -173,7 +206,9 @@ class LabTrustParallelEnv(ParallelEnv):
         self.view.reset()
         self._state_changed()
         self._obs = None
+        self._traj_head = b""
         self._traj = hashlib.sha256()
+        self._broken = None
         self.log = []
         if self.record_log:
             self.log.append(
@@ -198,8 +233,36 @@ class LabTrustParallelEnv(ParallelEnv):
         self.last_results = {}
         self.last_events = {}
         obs = self._observe(None, True)
+        self._fold_traj()
         infos = self._infos()
         return obs, infos
+
+    def _fold_traj(self) -> None:
+        """End the step's part of the trajectory hash: keep its digest, start afresh."""
+        self._traj_head = self._traj.digest()
+        self._traj = hashlib.sha256(self._traj_head)
+
+    # ----------------------------------------------------------------- pickling --------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_traj", None)  # rebuilt from _traj_head (steps end folded)
+        keys = state.pop("_keys_cache", None)
+        state["_keys_raw"] = (
+            None
+            if keys is None
+            else {aid: (kid, private_key_bytes(pk)) for aid, (kid, pk) in keys.items()}
+        )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        raw = state.pop("_keys_raw", None)
+        self.__dict__.update(state)
+        self._keys_cache = (
+            None
+            if raw is None
+            else {aid: (kid, private_key_from_bytes(b)) for aid, (kid, b) in raw.items()}
+        )
+        self._traj = hashlib.sha256(self._traj_head)
 
     @property
     def _keys(self) -> dict[str, Any]:
@@ -214,6 +277,7 @@ class LabTrustParallelEnv(ParallelEnv):
         if self._mask_cache:
             self._mask_cache = {}
         self._gmask = None
+        self._door_tokens = None
 
     def _engine_sig(self) -> tuple[int, int]:
         """Changes whenever an internal event runs or is scheduled: the size of the
@@ -228,32 +292,63 @@ class LabTrustParallelEnv(ParallelEnv):
             return -1, self._sig_fallback
         return len(heap), counters.get("sched", 0)
 
-    def _acting(self, actions: Any) -> list[tuple[int, Any]]:
-        """``(row, action)`` of the live agents named in ``actions``, in the fixed order.
+    def _plan(self, actions: Any) -> list[tuple[int, Any, Any]]:
+        """Check the call as a whole and decode every action; changes nothing.
 
-        An agent may be named by its PettingZoo name or its engine id; the PettingZoo
-        name wins when both are given. ``None`` means no action."""
-        if not self.agents or not actions:
+        Returns ``(row, decoded, action)`` of the agents that act, in the fixed order of
+        ``possible_agents`` (``decoded`` as :meth:`ActionCodec.decode`). Raises
+        :class:`ActionError` if ``actions`` is not a dict, names something that is not a
+        live agent of this env, or names an agent twice (both of its names)."""
+        if type(actions) is not dict and not isinstance(actions, Mapping):
+            raise ActionError(
+                f"env.step takes a dict {{agent: action}}; got a {type(actions).__name__}"
+            )
+        if not actions:
             return []
         order = self._order
         pz_names = self.possible_agents
+        live = None if len(self.agents) == len(pz_names) else set(self.agents)
+        named: dict[int, Any] = {}
         sel: dict[int, Any] = {}
         for k, act in actions.items():
             i = order.get(k) if isinstance(k, str) else None
             if i is None:
-                continue
-            pz = pz_names[i]
-            if k != pz and pz in actions:
-                continue
+                raise ActionError(
+                    f"actions names {describe(k, 60)}, which is not an agent of this env; "
+                    f"name agents by their PettingZoo name ({pz_names[0]!r}) or engine id "
+                    f"({self.engine_ids[0]!r})"
+                )
+            if i in named:
+                raise ActionError(
+                    f"agent {pz_names[i]!r} is named twice in actions ({named[i]!r} and "
+                    f"{k!r}); give one action per agent"
+                )
+            named[i] = k
+            if live is not None and pz_names[i] not in live:
+                raise ActionError(
+                    f"agent {k!r} is not live"
+                    + (": the episode has ended; call reset()" if not self.agents else "")
+                )
             if act is not None:
                 sel[i] = act
-        if len(self.agents) != len(pz_names):
-            live = set(self.agents)
-            sel = {i: a for i, a in sel.items() if pz_names[i] in live}
-        return sorted(sel.items(), key=lambda x: x[0])
+        decode = self.codec.decode
+        return [(i, decode(sel[i]), sel[i]) for i in sorted(sel)]
 
     # ----------------------------------------------------------------- step ------------
     def step(self, actions: dict[str, Any]):
+        if self._broken is not None:
+            raise RuntimeError(
+                f"a previous env.step raised ({self._broken}) after applying part of its "
+                "actions; the episode cannot go on: call reset()"
+            )
+        plan = self._plan(actions)
+        try:
+            return self._apply(plan)
+        except BaseException as exc:
+            self._broken = f"{type(exc).__name__}: {exc}"[:200]
+            raise
+
+    def _apply(self, plan: list[tuple[int, Any, Any]]) -> tuple[Any, ...]:
         eng = self.engine
         t = self.step_count * self.task.dt_s
         team_reward = 0.0
@@ -267,44 +362,67 @@ class LabTrustParallelEnv(ParallelEnv):
         acted: list[int] = []
         changed = False
         sig = self._engine_sig()
-        for i, act in self._acting(actions):
+        codec = self.codec
+        for i, dec, raw in plan:
+            if dec is None:
+                continue
             aid = self.engine_ids[i]
             pz = self.possible_agents[i]
-            eng_action = self.codec.to_engine(self, aid, act)
-            if eng_action is None:
-                continue
-            event = {
-                "event_id": f"{self.step_count}:{aid}",
-                "t_s": t,
-                "agent_id": aid,
-                "action_type": eng_action["action_type"],
-                "args": eng_action["args"],
-                "token_refs": eng_action["token_refs"],
-            }
-            if "sign_with" in eng_action:
-                # The agent's own device signs with the key it holds (possibly a stolen one).
-                kid, pk = eng_action["sign_with"]
-                event["key_id"] = kid
-                event["signature"] = sign_event(
-                    pk, event, eng.world.fingerprint, eng.audit.head_hash
-                )
-            elif "signature" in eng_action or "key_id" in eng_action:
-                event["key_id"] = eng_action.get("key_id")
-                event["signature"] = eng_action.get("signature")
-            elif (strict or event["action_type"] in CUSTODY_ACTIONS) and aid in self._keys:
-                kid, pk = self._keys[aid]
-                event["key_id"] = kid
-                event["signature"] = sign_event(
-                    pk, event, eng.world.fingerprint, eng.audit.head_hash
-                )
-            res = eng.step(event)
-            acted.append(i)
-            sig2 = self._engine_sig()
-            if res["status"] != "BLOCKED" or sig2 != sig:
-                # A BLOCKED action changes nothing, but the clock may have run events.
-                changed = True
-                sig = sig2
-                self._state_changed()
+            event_id = f"{self.step_count}:{aid}"
+            if type(dec) is Rejection:
+                event: dict[str, Any] = {
+                    "event_id": event_id,
+                    "t_s": t,
+                    "agent_id": aid,
+                    "rejected_action": describe(raw),
+                    "problem": dec.problem,
+                }
+                res = eng.reject(event, dec.code)
+                rejected = True
+            else:
+                rejected = False
+                if type(dec) is tuple:
+                    a, p = dec
+                    args, refs = codec.fill(self, aid, a, p)
+                    eng_action: dict[str, Any] = {
+                        "action_type": a,
+                        "args": args,
+                        "token_refs": refs,
+                    }
+                else:
+                    eng_action = dec
+                event = {
+                    "event_id": event_id,
+                    "t_s": t,
+                    "agent_id": aid,
+                    "action_type": eng_action["action_type"],
+                    "args": eng_action["args"],
+                    "token_refs": eng_action["token_refs"],
+                }
+                if "sign_with" in eng_action:
+                    # The agent's own device signs with the key it holds (maybe a stolen one).
+                    kid, pk = eng_action["sign_with"]
+                    event["key_id"] = kid
+                    event["signature"] = sign_event(
+                        pk, event, eng.world.fingerprint, eng.audit.head_hash
+                    )
+                elif "signature" in eng_action or "key_id" in eng_action:
+                    event["key_id"] = eng_action.get("key_id")
+                    event["signature"] = eng_action.get("signature")
+                elif (strict or event["action_type"] in CUSTODY_ACTIONS) and aid in self._keys:
+                    kid, pk = self._keys[aid]
+                    event["key_id"] = kid
+                    event["signature"] = sign_event(
+                        pk, event, eng.world.fingerprint, eng.audit.head_hash
+                    )
+                res = eng.step(event)
+                acted.append(i)
+                sig2 = self._engine_sig()
+                if res["status"] != "BLOCKED" or sig2 != sig:
+                    # A BLOCKED action changes nothing, but the clock may have run events.
+                    changed = True
+                    sig = sig2
+                    self._state_changed()
             self.last_results[aid] = res
             self.last_events[aid] = event
             c["actions"] += 1
@@ -318,7 +436,12 @@ class LabTrustParallelEnv(ParallelEnv):
                 team_reward += self._release_reward(res, eng)
             team_reward += self._account(res, pen)
             if self.record_log:
-                self.log.append({"type": "event", "event": event, "result": _brief(res)})
+                if rejected:
+                    self.log.append(
+                        {"type": "reject", "event": event, "code": dec.code, "result": _brief(res)}
+                    )
+                else:
+                    self.log.append({"type": "event", "event": event, "result": _brief(res)})
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
         res = eng.tick(t + self.task.dt_s)
@@ -330,6 +453,7 @@ class LabTrustParallelEnv(ParallelEnv):
             self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
         self.step_count += 1
         obs = self._observe(acted, changed)
+        self._fold_traj()
         # O(agents) dicts, built from a template of the live agents (C-speed copies).
         live = self._live_tmpl if len(self._live_tmpl) == len(self.agents) else None
         if live is None:
@@ -441,20 +565,93 @@ class LabTrustParallelEnv(ParallelEnv):
         """1 for actions that can plausibly be accepted now, else 0 (int8, ``Discrete(n)``).
 
         ``agent`` is a PettingZoo name or an engine agent id. Computed afresh (a new,
-        writable array)."""
+        writable array). The mask describes the state at the start of the step; see
+        docs/actions.md for what can still be BLOCKED (agents acting earlier in the same
+        step)."""
         agent = self.engine_id.get(agent, agent)
         return self._compute_mask(self.engine.agents[agent], self._global_mask(fresh=True))
 
     def _cached_mask(self, a: Any) -> np.ndarray:
         """The mask of agent state ``a`` (read-only), shared by agents with the same role,
-        zone and load until engine state changes."""
-        key = (a.role, a.zone, tuple(a.carrying), tuple(a.packs))
+        zone, load (specimens and reagent packs) and door tokens until engine state
+        changes."""
+        toks = self._agent_door_tokens(a.agent_id) if self.engine.tokens else None
+        key = (
+            a.role,
+            a.zone,
+            tuple(a.carrying),
+            tuple(a.packs),
+            tuple(t.token_id for t in toks) if toks else (),
+            self._must_sign(a) and not self._can_sign(a.agent_id),
+        )
         m = self._mask_cache.get(key)
         if m is None:
             m = self._compute_mask(a, self._global_mask())
             m.flags.writeable = False
             self._mask_cache[key] = m
         return m
+
+    def _agent_door_tokens(self, agent_id: str) -> list[Any]:
+        """Tokens ``agent_id`` holds that can open a door now (unused, live, in scope)."""
+        eng = self.engine
+        by_subject = self._door_tokens
+        if by_subject is None:
+            by_subject = {}
+            for tok in eng.tokens.values():
+                if not tok.used and not tok.revoked and "OPEN_DOOR" in tok.action_types:
+                    by_subject.setdefault(tok.subject, []).append(tok)
+            self._door_tokens = by_subject
+        toks = by_subject.get(agent_id)
+        if not toks:
+            return []
+        now = eng.now
+        return [t for t in toks if now <= t.expires_t]  # expiry moves with the clock
+
+    def _must_sign(self, a: Any) -> bool:
+        """Whether some action the agent may attempt now is signed by the env: every
+        action in strict mode, else the custody actions at a dispatch dock."""
+        if self.engine.strict_signatures:
+            return True
+        if not self._dispatch_idx.size or a.zone is None or a.role is None:
+            return False
+        key = (a.role, a.zone)
+        dock = self._custody_here.get(key)
+        if dock is None:
+            static = self.codec.static_mask(a.role, a.zone)
+            dock = bool(static[self._dispatch_idx].any() or static[self._receive_idx].any())
+            self._custody_here[key] = dock
+        return dock
+
+    def _can_sign(self, agent_id: str) -> bool:
+        """Whether the env's signature for ``agent_id`` verifies (an active key of its own)."""
+        kp = self._keys.get(agent_id)
+        if kp is None:
+            return False
+        entry = self.engine.keys.get(kp[0])
+        return entry is not None and entry.status == "ACTIVE" and entry.agent_id == agent_id
+
+    def door_token(self, agent_id: str, door_id: str) -> str | None:
+        """The token an index OPEN_DOOR of ``door_id`` presents: for a restricted door, the
+        agent's usable token of the door's type whose scope covers the door and the zone
+        behind it (the one expiring first); None for other doors or without one."""
+        eng = self.engine
+        door = eng.doors[door_id]
+        if door.kind != "restricted":
+            return None
+        zone = eng.agents[agent_id].zone
+        other = door.zones[1] if zone == door.zones[0] else door.zones[0]
+        best: tuple[float, str] | None = None
+        for tok in self._agent_door_tokens(agent_id):
+            if tok.token_type != door.token_type:
+                continue
+            if tok.ids and door_id not in tok.ids:
+                continue
+            if tok.zones and other not in tok.zones:
+                continue
+            k = (tok.expires_t, tok.token_id)
+            if best is None or k < best:
+                best = k
+        return best[1] if best is not None else None
 
     def _global_mask(self, fresh: bool = False) -> np.ndarray:
         """The part of the masks that is the same for every agent: frozen zones, doors,
@@ -466,15 +663,25 @@ class LabTrustParallelEnv(ParallelEnv):
         idx = codec.index
         g = np.ones(codec.n, dtype=np.int8)
         g[self._clear_idx] = 0
-        for z in eng.frozen_zones:
+        frozen = eng.frozen_zones
+        for z in frozen:
             i = idx.get(("MOVE", z))
             if i is not None:
                 g[i] = 0
             i = idx.get(("CLEAR_FREEZE", z))
-            if i is not None:
+            # A zone is unfrozen only once every door of it is closed.
+            if i is not None and not any(
+                eng.doors[d].open for d in eng.world.zone_doors.get(z, ())
+            ):
                 g[i] = 1
         for did in codec.doors:
-            g[idx[("CLOSE_DOOR", did)] if not eng.doors[did].open else idx[("OPEN_DOOR", did)]] = 0
+            d = eng.doors[did]
+            if d.open:
+                g[idx[("OPEN_DOOR", did)]] = 0
+            else:
+                g[idx[("CLOSE_DOOR", did)]] = 0
+            if frozen and (d.zones[0] in frozen or d.zones[1] in frozen):
+                g[idx[("OPEN_DOOR", did)]] = 0
         if codec.routes:
             arrived = {c.route_id for c in eng.consignments.values() if c.status == "ARRIVED"}
             for r in codec.routes:
@@ -486,14 +693,19 @@ class LabTrustParallelEnv(ParallelEnv):
 
     def _compute_mask(self, a: Any, g: np.ndarray) -> np.ndarray:
         codec = self.codec
+        eng = self.engine
+        if eng.forensic_frozen:  # every event is BLOCKED until the episode ends
+            m0 = np.zeros(codec.n, dtype=np.int8)
+            m0[0] = 1
+            return m0
         static = codec.static_mask(a.role, a.zone)
         if a.zone is None or a.role is None:
             return static.copy()
         m: np.ndarray = static & g
-        eng = self.engine
         idx = codec.index
         agent = a.agent_id
         frozen = eng.frozen_zones
+        w = eng.world
         for did in self.view.zone_devices(a.zone):
             d = eng.devices[did]
             usable = d.state not in ("FAULT", "MAINT") and d.zone not in frozen
@@ -502,15 +714,17 @@ class LabTrustParallelEnv(ParallelEnv):
                 if not m[i]:
                     continue
                 if act == "REPAIR_DEVICE":
-                    ok = d.state == "FAULT" and not d.repairing
+                    ok = d.state == "FAULT" and not d.repairing and d.zone not in frozen
                 elif act == "START_RUN":
                     ok = bool(
                         usable and d.queue and (not d.runs if d.batch else len(d.runs) < d.capacity)
-                    )
+                    ) and self._reagents_for_head(d)
                 elif act == "QUEUE_RUN":
                     ok = usable and self.view.best_specimen_for_device(agent, did) is not None
                 elif act == "RESTOCK_REAGENT":  # load a carried pack
                     ok = eng.restock_option(a, did)[1]
+                elif act == "CALIBRATE":
+                    ok = d.zone not in frozen and d.state != "FAULT" and not d.runs
                 else:
                     ok = usable
                 if not ok:
@@ -523,17 +737,74 @@ class LabTrustParallelEnv(ParallelEnv):
             start = codec.slot_start[act]
             if not m[start]:
                 continue
-            k = len(self.view.slot_list(agent, act))
+            lst = self.view.slot_list(agent, act)
+            k = len(lst)
+            if act == "PICK_UP" and len(a.carrying) >= a.capacity:
+                k = 0
             if k < codec.n_slots:
                 m[start + k : start + codec.n_slots] = 0
-        if not a.carrying and self._dispatch_idx.size:
+            if act in ("NOTIFY_CRITICAL", "ACK_CRITICAL", "REQUEST_RERUN"):
+                for j in range(min(k, codec.n_slots)):
+                    if not self._result_slot_ok(act, lst[j]):
+                        m[start + j] = 0
+        if self._dispatch_idx.size and not any(
+            eng.specimens[s].status in ("ARRIVED", "ACCEPTED") for s in a.carrying
+        ):
             m[self._dispatch_idx] = 0
-        if eng.world.edge_capacity:  # a full narrow passage cannot be entered now
-            for nb in eng.world.adjacency.get(a.zone, ()):
-                mi = idx.get(("MOVE", nb))
-                if mi is not None and m[mi] and eng.edge_free(a.zone, nb) == 0:
+        toks = None
+        for did in w.zone_doors.get(a.zone, ()):
+            i = idx[("OPEN_DOOR", did)]
+            if m[i] and eng.doors[did].kind == "restricted":
+                if toks is None:
+                    toks = self._agent_door_tokens(agent)
+                if not toks or self.door_token(agent, did) is None:
+                    m[i] = 0  # a restricted door opens only with a token the agent holds
+        if self._must_sign(a) and not self._can_sign(agent):
+            # The env signs these actions with the agent's key: without an active key of
+            # its own they are refused (SIG_* or TRANSPORT_CUSTODY_UNSIGNED).
+            if eng.strict_signatures:
+                keep = (0, 1, idx[("VERIFY_AUDIT", None)])
+                kept = m[list(keep)].copy()
+                m[:] = 0
+                m[list(keep)] = kept
+            else:
+                m[self._dispatch_idx] = 0
+                m[self._receive_idx] = 0
+        edge_door = w.edge_door
+        for nb in w.adjacency.get(a.zone, ()):
+            mi = idx.get(("MOVE", nb))
+            if mi is None or not m[mi]:
+                continue
+            door_id = edge_door.get((a.zone, nb))
+            if door_id is not None:
+                door = eng.doors[door_id]
+                if door.kind == "restricted" and not door.open:
                     m[mi] = 0
+                    continue
+            if w.edge_capacity and eng.edge_free(a.zone, nb) == 0:
+                m[mi] = 0  # a full narrow passage cannot be entered now
         return m
+
+    def _reagents_for_head(self, d: Any) -> bool:
+        """Whether an analyzer holds the reagents its queue head needs (START_RUN)."""
+        if d.kind != "analyzer":
+            return True
+        eng = self.engine
+        w = eng.world
+        spec = eng.specimens[d.work[d.queue[0][3]].specimen_id]
+        need: dict[str, int] = {}
+        for p in spec.pending_panels:
+            rid = w.panels[p]["reagent_id"]
+            need[rid] = need.get(rid, 0) + int(w.reagents[rid]["per_run"])
+        return all(d.reagents.get(rid, 0) >= n for rid, n in need.items())
+
+    def _result_slot_ok(self, act: str, rid: str) -> bool:
+        eng = self.engine
+        res = eng.results[rid]
+        if act == "REQUEST_RERUN":
+            s = eng.specimens[res.specimen_id]
+            return s.status == "ANALYZED" and s.loc_kind == "zone"
+        return bool(res.status != "HELD_QC")  # NOTIFY/ACK of a QC-held value is refused
 
     # ----------------------------------------------------------------- misc ------------
     def state(self) -> np.ndarray:
@@ -544,8 +815,9 @@ class LabTrustParallelEnv(ParallelEnv):
 
     def trajectory_hash(self) -> str:
         """SHA-256 over every step's audit head hashes and observations so far (the first
-        observations whole, then what changed: :meth:`ObservationBuilder.digest`)."""
-        return self._traj.copy().hexdigest()
+        observations whole, then what changed: :meth:`ObservationBuilder.digest`), chained
+        step by step."""
+        return self._traj_head.hex()
 
     def render(self) -> str | None:
         eng = self.engine
