@@ -245,3 +245,25 @@ def test_describe_is_deterministic_across_processes() -> None:
     text = outs.pop()
     assert "0x" not in text and "frozenset" not in text and "{'a', 'b', 'c'}" in text
     assert describe("\ud800").encode("utf-8")  # always valid UTF-8
+
+
+def test_an_episode_log_with_rejections_replays(tmp_path: Any) -> None:
+    from labtrust_gym.benchmarks.replay import replay_log
+    from labtrust_gym.outputs import atomic_write_bytes
+
+    env = make_env("throughput_sla", record_log=True)
+    env.reset(seed=0)
+    denied = env.codec.index[("RELEASE_RESULT", 0)]  # RBAC: blocked before the clock
+    for k in range(20):
+        env.step(
+            {
+                "runner_01": "3" if k % 2 else {"action_type": "MOVE", "args": {"x": {1}}},
+                "reception_01": denied,
+            }
+        )
+    kinds = {r["type"] for r in env.log}
+    assert {"header", "reject", "tick"} <= kinds
+    path = tmp_path / "ep.jsonl"
+    atomic_write_bytes(path, b"".join(orjson.dumps(r) + b"\n" for r in env.log))
+    rep = replay_log(path)
+    assert rep["ok"] and rep["head_hash"] == env.engine.audit.head_hash

@@ -444,12 +444,15 @@ class LabTrustParallelEnv(ParallelEnv):
                     self.log.append({"type": "event", "event": event, "result": _brief(res)})
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
+        clock = eng.now
         res = eng.tick(t + self.task.dt_s)
         if self._engine_sig() != sig:
             changed = True
             self._state_changed()
         team_reward += self._account(res, pen)
-        if self.record_log and eng.audit.length != before:
+        # Every clock movement is logged, idle ones too: a replay needs the clock that
+        # the next step's events (and the records of those blocked before it) meet.
+        if self.record_log and (eng.audit.length != before or eng.now != clock):
             self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
         self.step_count += 1
         obs = self._observe(acted, changed)
