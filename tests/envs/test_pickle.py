@@ -99,3 +99,13 @@ def test_supersuit_vector_envs() -> None:
         finally:
             venv.close()
     assert runs[0] == runs[1]
+
+
+def test_arrays_handed_out_stay_read_only_after_a_copy() -> None:
+    env = pickle.loads(pickle.dumps(make_env("throughput_sla", seed=1)))
+    obs, _, _, _, infos = env.step({})
+    assert not obs["runner_01"].flags.writeable
+    assert not infos["runner_01"]["action_mask"].flags.writeable
+    again = copy.deepcopy(env)
+    assert not again._obs.flags.writeable
+    assert all(not m.flags.writeable for m in again._mask_cache.values())

@@ -8,23 +8,27 @@ token_refs[, key_id, signature]}`` and returns the runner output contract::
      "blocked_reason_code": str | None, "token_consumed": [...],
      "hashchain": {"head_hash", "length", "last_event_hash"}}
 
-Order of a step: first every check that does not depend on the time — the event's shape
-(mapping, ``event_id``, finite ``t_s`` not before the clock), the action type, ``args`` and
-``token_refs`` shapes, the agent, its role (RBAC), whether it is still in transit at
-``t_s`` (from its arrival time), its signature and its token references (expiry judged at
-``t_s``). An event BLOCKED by any of these leaves the clock where it was: ``now``, the
-event heap and every internal process are untouched, so an unknown or unauthorised agent
-cannot move time. Then the clock advances to ``t_s`` (runs complete, arrivals,
-escalations, alarms due by then happen whatever the action) and the action's own rules
-are checked against the state at ``t_s``; only if they pass is the action applied.
+Order of a step: first every check that does not need the state at ``t_s`` — the event's
+shape (mapping, ``event_id``, finite ``t_s`` not before the clock), the action type,
+``args`` and ``token_refs`` shapes, the agent, its role (RBAC), whether it is still in
+transit at ``t_s``, its signature and its token references. These read only what no
+internal process changes (roles, keys, tokens, the audit head) and stored times (an
+agent's arrival time, a token's expiry, both judged at ``t_s``). An event BLOCKED by any
+of them leaves the clock where it was: ``now``, the event heap and every internal process
+are untouched, so an unknown, unauthorised or unsigned agent cannot move time. Then the
+clock advances to ``t_s`` (runs complete, arrivals, escalations, alarms due by then happen
+whatever the action) and the action's own rules are checked against the state at
+``t_s``; only if they pass is the action applied.
 
 What a BLOCKED step guarantees: it changes nothing the action would have changed. A block
 by the action's own rules (a closed door, an empty queue, an unknown specimen...) needs
-the state at ``t_s``, so the clock has advanced first: the engine is then exactly as
-after :meth:`tick` to ``t_s`` (the internal events would have run at that time anyway).
-Undoing the advance instead would need a copy of the state per step. In the env, events
-carry the step's start time, which the previous step's tick already reached, so no env
-event moves the clock. The step is always appended to the hash-chained audit log.
+the state at ``t_s``, so the clock has advanced first, and the engine is then exactly as
+after :meth:`tick` to ``t_s``. Leaving the clock literally untouched there would mean
+copying the state before every step to undo the advance; and it would protect nothing:
+the agent passed every check of who it is and what it may do, and any such agent may move
+the clock to ``t_s`` with an accepted TICK (an open action). In the env, events carry the
+step's start time, which the previous step's tick already reached, so no env event moves
+the clock. Every step is appended to the hash-chained audit log.
 
 Invariants registered for the action type run after an accepted action; CLOCK invariants
 run after every step and every :meth:`tick` that advanced the clock. A handler's return

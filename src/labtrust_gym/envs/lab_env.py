@@ -206,7 +206,6 @@ class LabTrustParallelEnv(ParallelEnv):
         self.view.reset()
         self._state_changed()
         self._obs = None
-        self._traj_head = b""
         self._traj = hashlib.sha256()
         self._broken = None
         self.log = []
@@ -263,6 +262,11 @@ class LabTrustParallelEnv(ParallelEnv):
             else {aid: (kid, private_key_from_bytes(b)) for aid, (kid, b) in raw.items()}
         )
         self._traj = hashlib.sha256(self._traj_head)
+        # Arrays come back writeable; those handed out must stay read-only.
+        for m in self._mask_cache.values():
+            m.flags.writeable = False
+        if self._obs is not None:
+            self._obs.flags.writeable = False
 
     @property
     def _keys(self) -> dict[str, Any]:
