@@ -32,7 +32,7 @@ the clock. Every step is appended to the hash-chained audit log.
 
 Invariants registered for the action type run after an accepted action; CLOCK invariants
 run after every step and every :meth:`tick` that advanced the clock. A handler's return
-value is checked (:func:`~labtrust_gym.engine.invariants_runtime.evaluate`).
+value is checked (:func:`~labtrust_gym.engine.invariants_runtime.check_outcome`).
 
 :meth:`reject` records a BLOCKED step for an action that never became an event (the
 env's codec rejected it: not an index, args that are not JSON...); it changes nothing.
@@ -61,7 +61,7 @@ from labtrust_gym.engine.actions_zones import ZoneActions
 from labtrust_gym.engine.audit_log import AuditLog
 from labtrust_gym.engine.base import Blocked
 from labtrust_gym.engine.canonical import canonical_json
-from labtrust_gym.engine.invariants_runtime import compile_invariants, evaluate
+from labtrust_gym.engine.invariants_runtime import check_outcome, compile_invariants
 from labtrust_gym.engine.pickling import register_policy_pickling
 from labtrust_gym.engine.signatures import KeyRegistry
 from labtrust_gym.engine.state import (
@@ -377,15 +377,9 @@ class LabEngine(
                     tok.used = True
                     consumed.append(tid)
                     emits.append("TOKEN_CONSUMED")
-            for inv in self._inv.get(action, ()):
-                out = evaluate(inv, self, event, codes)
-                if out is not None:
-                    violations.append(self._violation(inv, out))
-        if self._clocked:
-            for inv in self._inv_clock:
-                out = evaluate(inv, self, event, codes)
-                if out is not None:
-                    violations.append(self._violation(inv, out))
+            self._run_invariants(self._inv.get(action, ()), event, codes, violations)
+        if self._clocked and self._inv_clock:
+            self._run_invariants(self._inv_clock, event, codes, violations)
         return self._record(ev_bytes, reason, emits, violations, consumed)
 
     def reject(self, event: dict[str, Any], code: str) -> dict[str, Any]:
@@ -480,12 +474,12 @@ class LabEngine(
                 ran = True
         violations: list[dict[str, Any]] = []
         if advanced and self._inv_clock:
-            codes = self.world.reason_codes
-            clock_event = {"action_type": "CLOCK", "t_s": t}
-            for inv in self._inv_clock:
-                out = evaluate(inv, self, clock_event, codes)
-                if out is not None:
-                    violations.append(self._violation(inv, out))
+            self._run_invariants(
+                self._inv_clock,
+                {"action_type": "CLOCK", "t_s": t},
+                self.world.reason_codes,
+                violations,
+            )
         if ran or violations:
             outcome = {"emits": emits, "violations": [v["invariant_id"] for v in violations]}
             self._seq += 1
@@ -511,6 +505,22 @@ class LabEngine(
     def step_batch(self, events: list[Any]) -> list[dict[str, Any]]:
         """Exactly ``[self.step(e) for e in events]``."""
         return [self.step(e) for e in events]
+
+    def _run_invariants(
+        self,
+        invs: tuple[Any, ...],
+        event: Any,
+        codes: frozenset[str],
+        violations: list[dict[str, Any]],
+    ) -> None:
+        """Evaluate ``invs`` on this step; append their violations (return values checked:
+        :func:`~labtrust_gym.engine.invariants_runtime.check_outcome`)."""
+        for inv in invs:
+            out = inv.handler(self, event, inv.params)
+            if out is not None:
+                bad = check_outcome(inv, out, codes)
+                if bad is not None:
+                    violations.append(self._violation(inv, bad))
 
     def _violation(self, inv: Any, out: tuple[Any, ...]) -> dict[str, Any]:
         return {

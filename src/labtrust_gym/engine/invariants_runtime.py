@@ -33,6 +33,7 @@ __all__ = [
     "CompiledInvariant",
     "compile_invariants",
     "evaluate",
+    "check_outcome",
 ]
 
 InvariantHandler = Callable[
@@ -123,6 +124,14 @@ def evaluate(
     out = inv.handler(env, event, inv.params)
     if out is None:
         return None
+    return check_outcome(inv, out, reason_codes)
+
+
+def check_outcome(
+    inv: CompiledInvariant, out: Any, reason_codes: Any
+) -> tuple[bool, str | None, dict[str, Any] | None] | None:
+    """:func:`evaluate` for a return value ``out`` that is not None (the hot path calls
+    the handler itself and checks only what is not None)."""
     if type(out) is not tuple or len(out) != 3:
         raise _bad_outcome(inv, out, "not None or a 3-tuple")
     passed, code, details = out
