@@ -267,3 +267,16 @@ def test_an_episode_log_with_rejections_replays(tmp_path: Any) -> None:
     atomic_write_bytes(path, b"".join(orjson.dumps(r) + b"\n" for r in env.log))
     rep = replay_log(path)
     assert rep["ok"] and rep["head_hash"] == env.engine.audit.head_hash
+
+
+def test_to_engine_fills_an_index_and_refuses_what_is_not_an_action() -> None:
+    env = make_env("throughput_sla", seed=0)
+    i = env.codec.index[("MOVE", "Z_CORRIDOR")]
+    assert env.codec.to_engine(env, "A_RUNNER_01", i) == {
+        "action_type": "MOVE",
+        "args": {"to_zone": "Z_CORRIDOR"},
+        "token_refs": [],
+    }
+    assert env.codec.to_engine(env, "A_RUNNER_01", 0) is None
+    with pytest.raises(ValueError, match="ACTION_INDEX_NOT_INTEGER"):
+        env.codec.to_engine(env, "A_RUNNER_01", "3")

@@ -520,6 +520,23 @@ class ActionCodec:
             return bad
         return None if atype == "NOOP" else out
 
+    def to_engine(self, env: Any, agent_id: str, action: Any) -> dict[str, Any] | None:
+        """The engine action ``{action_type, args, token_refs[, key_id, signature |
+        sign_with]}`` that ``action`` submits for ``agent_id`` now (an index's arguments
+        filled from the current state), or None for no action. An action that is not
+        valid raises ``ValueError`` with its reason code (``env.step`` instead records it
+        as a BLOCKED step)."""
+        dec = self.decode(action)
+        if dec is None:
+            return None
+        if type(dec) is Rejection:
+            raise ValueError(f"{dec.code}: {dec.problem}")
+        if type(dec) is dict:
+            return dict(dec)
+        a, p = dec
+        args, refs = self.fill(env, agent_id, a, p)
+        return {"action_type": a, "args": args, "token_refs": refs}
+
     # ---------------------------------------------------------------- arguments -------
     def fill(self, env: Any, agent_id: str, a: str, p: Any) -> tuple[dict[str, Any], list[str]]:
         """``(args, token_refs)`` of index entry ``(a, p)`` for ``agent_id`` now."""
