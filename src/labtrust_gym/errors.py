@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "OutputPathError",
     "LLMBackendError",
+    "ActionError",
 ]
 
 
@@ -61,3 +62,8 @@ class LLMBackendError(LabTrustError):
     """An LLM backend cannot serve the run: the server refused the request (bad model,
     credentials, request format), or kept failing after its bounded retries. The message
     names the backend, the request and the fix."""
+
+
+class ActionError(LabTrustError, ValueError):
+    """An env step was called with actions that are invalid as a whole (not a mapping, an
+    agent that is not live); the env was left untouched. The message names the agent."""

@@ -9,8 +9,10 @@ bogus ids, valid and broken signatures, and events that are not mappings at all.
 For every step: no exception; the contract keys; status ACCEPTED or BLOCKED; a registered
 reason code; emits from the vocabulary; violations are real failures. For every BLOCKED
 step that could not move the clock (``t_s`` equal to ``engine.now`` with nothing due, or
-an unusable ``t_s``): the world state is unchanged. A BLOCKED step that did move the clock
-leaves the world exactly as a NOOP at that time would.
+an unusable ``t_s``), and every step blocked by a check that does not depend on the time
+(``PRE_CLOCK_ONLY``: those run before the clock moves): the world state is unchanged, the
+clock included. A BLOCKED step that did move the clock leaves the world exactly as a NOOP
+at that time would.
 """
 
 from __future__ import annotations
@@ -54,6 +56,27 @@ REASON_CODES = frozenset(r["code"] for r in _policy_doc("reason_code_registry")[
 EMITS = frozenset(_policy_doc("emits_vocab")["emits"])
 INVARIANTS = {i["invariant_id"]: i for i in _policy_doc("invariant_registry")["invariants"]}
 NOROLE = "A_VISITOR_NOROLE"
+#: Codes only the checks before the clock give (shape, agent, RBAC, transit, signature,
+#: token references): a step blocked with one of them leaves even the clock untouched.
+PRE_CLOCK_ONLY = frozenset(
+    {
+        "EVENT_MALFORMED",
+        "EVENT_TIME_REGRESSION",
+        "AUDIT_FORENSIC_FREEZE",
+        "ARGS_UNKNOWN_ACTION",
+        "RBAC_NO_ROLE",
+        "RBAC_ACTION_DENIED",
+        "AGENT_IN_TRANSIT",
+        "SIG_MISSING",
+        "SIG_INVALID",
+        "SIG_KEY_REVOKED",
+        "SIG_KEY_AGENT_MISMATCH",
+        "TRANSPORT_CUSTODY_UNSIGNED",
+        "TOKEN_EXPIRED",
+        "TOKEN_ALREADY_USED",
+        "TOKEN_SUBJECT_MISMATCH",
+    }
+)
 
 ARG_SCHEMA: dict[str, dict[str, str]] = {
     "NOOP": {},
@@ -477,7 +500,13 @@ def test_state_view_covers_state_dict() -> None:
 
 def _fuzz(engine: LabEngine, seed: int, n_events: int, *, p_sign: float) -> dict[str, int]:
     fz = Fuzzer(engine, seed, p_sign=p_sign)
-    stats = {"ACCEPTED": 0, "BLOCKED": 0, "pure_checked": 0, "advance_checked": 0}
+    stats = {
+        "ACCEPTED": 0,
+        "BLOCKED": 0,
+        "pure_checked": 0,
+        "advance_checked": 0,
+        "pre_clock_checked": 0,
+    }
     clone = LabEngine(policy=engine.policy)
     for i in range(n_events):
         ev = fz.event()
@@ -510,11 +539,17 @@ def _fuzz(engine: LabEngine, seed: int, n_events: int, *, p_sign: float) -> dict
             assert out["blocked_reason_code"] in REASON_CODES, (ev, out)
             assert out["token_consumed"] == []
             assert "TOKEN_CONSUMED" not in out["emits"]
-            if before_full is None:
-                what = f"BLOCKED {out['blocked_reason_code']} (event #{i}: {ev!r})"
+            code = out["blocked_reason_code"]
+            untouched = before_full is not None and _snapshot(engine) == before
+            if before_full is None or untouched or code in PRE_CLOCK_ONLY:
+                # Could not move the clock, or blocked by a check that does not depend on
+                # the time (those run before the clock moves): nothing changed at all.
+                what = f"BLOCKED {code} (event #{i}: {ev!r})"
                 _assert_unchanged(engine, before, what)
                 assert out["emits"] == [] and out["violations"] == [], (ev, out)
                 stats["pure_checked"] += 1
+                if before_full is not None and code in PRE_CLOCK_ONLY:
+                    stats["pre_clock_checked"] += 1
             else:
                 # A blocked step that moved the clock equals a NOOP at that time.
                 clone.load_state_dict(before_full)
@@ -541,6 +576,7 @@ def _fuzz(engine: LabEngine, seed: int, n_events: int, *, p_sign: float) -> dict
     _check_consistency(engine)
     assert engine.audit.verify() == (True, None)
     assert stats["advance_checked"] > 5
+    assert stats["pre_clock_checked"] > 5
     return stats
 
 

@@ -427,8 +427,10 @@ def test_custody_actions_are_always_signed() -> None:
     args = {"consignment_id": "C1", "route_id": "R_ACUTE_TO_HUB", "specimen_ids": ["SA1"]}
     out = s.step(r3, "DISPATCH_TRANSPORT", sign=False, t=20.0, **args)
     assert out["blocked_reason_code"] == "TRANSPORT_CUSTODY_UNSIGNED"
-    out = s.step(r3, "DISPATCH_TRANSPORT", **args)
-    assert out["status"] == "ACCEPTED" and out["emits"] == ["TRANSPORT_DISPATCHED"]
+    assert engine.now == 10.0  # blocked before the clock moved (a check independent of time)
+    out = s.step(r3, "DISPATCH_TRANSPORT", t=20.0, **args)
+    assert out["status"] == "ACCEPTED"
+    assert out["emits"] == ["AGENT_ARRIVED", "TRANSPORT_DISPATCHED"]  # the clock moves now
     c = engine.query("consignment", "C1")
     assert c["custody"] == [
         {"step": "DISPATCH", "agent_id": r3, "key_id": key_id_of(r3), "t_s": 20.0}
@@ -438,7 +440,7 @@ def test_custody_actions_are_always_signed() -> None:
     t = c["eta"] + 1
     out = s.step(r2, "RECEIVE_TRANSPORT", sign=False, t=t, consignment_id="C1")
     assert out["blocked_reason_code"] == "TRANSPORT_CUSTODY_UNSIGNED"
-    out = s.step(r2, "RECEIVE_TRANSPORT", consignment_id="C1")
+    out = s.step(r2, "RECEIVE_TRANSPORT", t=t, consignment_id="C1")
     assert out["status"] == "ACCEPTED", out
     assert [c["key_id"] for c in engine.query("consignment", "C1")["custody"]] == [
         key_id_of(r3),

@@ -57,10 +57,14 @@ def test_out_of_range_and_garbage_actions_are_blocked_not_raised() -> None:
     env.reset(seed=0)
     env.step({"runner_01": 10**6, "runner_02": "nonsense", "reception_01": {"foo": 1}})
     codes = {
-        env.last_results[a]["blocked_reason_code"]
+        a: env.last_results[a]["blocked_reason_code"]
         for a in ("A_RUNNER_01", "A_RUNNER_02", "A_RECEPTION_01")
     }
-    assert codes == {"ARGS_UNKNOWN_ACTION"}
+    assert codes == {
+        "A_RUNNER_01": "ACTION_INDEX_OUT_OF_RANGE",
+        "A_RUNNER_02": "ACTION_INDEX_NOT_INTEGER",
+        "A_RECEPTION_01": "ACTION_FORM_UNKNOWN",
+    }
 
 
 def test_action_mask_method_matches_infos() -> None:

@@ -53,6 +53,8 @@ def replay_log(path: Path | str, policy: PolicyBundle | None = None) -> dict[str
         kind = rec.get("type")
         if kind == "event":
             res = eng.step(rec["event"])
+        elif kind == "reject":  # an action the env's codec rejected (LabEngine.reject)
+            res = eng.reject(rec["event"], rec["code"])
         elif kind == "tick":
             res = eng.tick(rec["t_s"])
         elif kind == "footer":

@@ -1,4 +1,5 @@
-"""``labtrust bench``: speed benchmarks (engine; env and coordination where available)."""
+"""``labtrust bench``: speed benchmarks (engine, env, episodes, coordination, LLM agents) and
+the env fuzzer (``labtrust bench fuzz``)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes", "coord", "llm"],
+        choices=["engine", "env", "episodes", "coord", "llm", "fuzz"],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
         "scripted episode per task; coord: coordination methods per scale preset; llm: LLM "
-        "agents' cost per decision, model time excluded (--task, --roles)",
+        "agents' cost per decision, model time excluded (--task, --roles); fuzz: hostile "
+        "actions through the env (uncaught exceptions, BLOCKED by code, mask truth)",
     )
     p.add_argument(
         "--method",
@@ -34,13 +36,18 @@ def add_parser(sub: Any) -> None:
         "run several, each in a fresh process",
     )
     p.add_argument(
-        "--steps", type=int, default=100, help="env steps for 'env' (default: %(default)s)"
+        "--steps",
+        type=int,
+        default=None,
+        help="env steps for 'env' (default: 100); fuzzed agent-steps for 'fuzz' (default: 20000)",
     )
     p.add_argument(
         "--task",
+        "--tasks",
         action="append",
         default=None,
-        help="task(s) for 'episodes' (repeat; default: every registered task)",
+        help="task(s) for 'episodes' (repeat; default: every registered task) and 'fuzz' "
+        "(default: throughput_sla, adversarial_disruption, coord_risk, multi_site_stat)",
     )
     p.add_argument(
         "--rounds",
@@ -82,6 +89,8 @@ def _run(args: argparse.Namespace) -> int:
         return _coord(args)
     if args.target == "llm":
         return _llm(args)
+    if args.target == "fuzz":
+        return _fuzz(args)
     if args.target == "env":
         from labtrust_gym.bench.env_bench import (
             ENV_SCALES,
@@ -92,10 +101,11 @@ def _run(args: argparse.Namespace) -> int:
         scales: list[str] = []
         for sc in args.scale or ["corridor_heavy"]:
             scales += list(ENV_SCALES) if sc == "all" else [sc]
+        steps = 100 if args.steps is None else args.steps
         if len(scales) == 1:
-            rows = [bench_env_noop(scales[0], args.steps, args.seed)]
+            rows = [bench_env_noop(scales[0], steps, args.seed)]
         else:
-            rows = [bench_env_noop_isolated(sc, args.steps, args.seed) for sc in scales]
+            rows = [bench_env_noop_isolated(sc, steps, args.seed) for sc in scales]
         if args.json:
             json.dump(rows[0] if len(rows) == 1 else rows, sys.stdout, indent=2)
             print()
@@ -206,3 +216,57 @@ def _llm(args: argparse.Namespace) -> int:
         f"max {res['decision_ms_max']} ms ({verdict} the {res['target_ms']} ms target)"
     )
     return 0
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from labtrust_gym.bench.fuzz_bench import FUZZ_TASKS, run_fuzz, run_mask_truth
+    from labtrust_gym.benchmarks.tasks import list_tasks
+    from labtrust_gym.errors import UnknownIdError
+
+    steps = 20000 if args.steps is None else args.steps
+    tasks = list(args.task or FUZZ_TASKS)
+    known = list_tasks()
+    for t in tasks:
+        if t not in known:
+            raise UnknownIdError(f"unknown task {t!r}; known: {', '.join(known)}")
+    res = run_fuzz(steps, tasks, args.seed)
+    scripted = run_mask_truth(tasks, args.seed)
+    res["mask_truth_scripted"] = scripted
+    for site, n in scripted["uncaught_by_site"].items():  # the scripted-state pass too
+        res["uncaught_by_site"][site] = res["uncaught_by_site"].get(site, 0) + n
+        res["uncaught_samples"].setdefault(site, scripted["uncaught_samples"][site])
+    res["uncaught"] += scripted["uncaught"]
+    bad = res["uncaught"] > 0 or bool(res["audit_problems"])
+    if args.json:
+        json.dump(res, sys.stdout, indent=2)
+        print()
+        return 1 if bad else 0
+    print(
+        f"fuzz: {res['agent_steps']:,} agent-steps ({res['env_steps']:,} env steps, "
+        f"{res['episodes']} episodes) over {', '.join(tasks)}, seed {args.seed}: "
+        f"{res['wall_s']} s, {res['agent_steps_per_s']:,} agent-steps/s"
+    )
+    print(f"uncaught exceptions: {res['uncaught']}")
+    for site, n in res["uncaught_by_site"].items():
+        print(f"  {n:>7,}  {site}: {res['uncaught_samples'][site]}")
+    print(
+        "audit: "
+        + ("; ".join(res["audit_problems"]) or "every chain verifies, no event id repeats")
+    )
+    print("blocked by reason code:")
+    for code, n in res["blocked_by_code"].items():
+        print(f"  {n:>7,}  {code}")
+    for name, mt in (
+        ("random states", res["mask_truth"]),
+        ("scripted states", res["mask_truth_scripted"]),
+    ):
+        ap = mt["apart"]
+        print(
+            f"mask truth ({name}): {mt['blocked']:,} of {mt['probes']:,} mask-allowed "
+            f"actions BLOCKED ({100 * mt['blocked_share']:.2f} %); "
+            f"RESTOCK_REAGENT apart: {ap['blocked']:,} of {ap['probes']:,} "
+            f"({100 * ap['blocked_share']:.1f} %)"
+        )
+        for cause, n in mt["causes"].items():
+            print(f"  {n:>7,}  {cause}")
+    return 1 if bad else 0

@@ -12,9 +12,13 @@ __all__ = ["TrustActions"]
 
 class TrustActions(EngineBase):
     # ------------------------------------------------------------------ token use ------
-    def _check_token_refs(self, refs: Any, agent: Any, action: str) -> None:
-        """Every presented token must be usable by this agent for this action type."""
-        now = self.now
+    def _check_token_refs(
+        self, refs: Any, agent: Any, action: str, now: float | None = None
+    ) -> None:
+        """Every presented token must be usable by this agent for this action type at
+        ``now`` (default: the clock)."""
+        if now is None:
+            now = self.now
         for tid in refs:
             tok = self.tokens.get(tid)
             if tok is None:

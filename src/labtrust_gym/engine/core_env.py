@@ -8,12 +8,34 @@ token_refs[, key_id, signature]}`` and returns the runner output contract::
      "blocked_reason_code": str | None, "token_consumed": [...],
      "hashchain": {"head_hash", "length", "last_event_hash"}}
 
-Order of a step: the clock advances to ``t_s`` (runs complete, arrivals, escalations,
-alarms due by then happen whatever the action), then the action is checked (shape, agent,
-role, transit, signature, tokens, then the action's own rules) and, only if every check
-passes, applied. A BLOCKED action changes nothing; the step is always appended to the
-hash-chained audit log. Invariants registered for the action type run after an accepted
-action; CLOCK invariants run after any step that advanced the clock.
+Order of a step: first every check that does not need the state at ``t_s`` — the event's
+shape (mapping, ``event_id``, finite ``t_s`` not before the clock), the action type,
+``args`` and ``token_refs`` shapes, the agent, its role (RBAC), whether it is still in
+transit at ``t_s``, its signature and its token references. These read only what no
+internal process changes (roles, keys, tokens, the audit head) and stored times (an
+agent's arrival time, a token's expiry, both judged at ``t_s``). An event BLOCKED by any
+of them leaves the clock where it was: ``now``, the event heap and every internal process
+are untouched, so an unknown, unauthorised or unsigned agent cannot move time. Then the
+clock advances to ``t_s`` (runs complete, arrivals, escalations, alarms due by then happen
+whatever the action) and the action's own rules are checked against the state at
+``t_s``; only if they pass is the action applied.
+
+What a BLOCKED step guarantees: it changes nothing the action would have changed. A block
+by the action's own rules (a closed door, an empty queue, an unknown specimen...) needs
+the state at ``t_s``, so the clock has advanced first, and the engine is then exactly as
+after :meth:`tick` to ``t_s``. Leaving the clock literally untouched there would mean
+copying the state before every step to undo the advance; and it would protect nothing:
+the agent passed every check of who it is and what it may do, and any such agent may move
+the clock to ``t_s`` with an accepted TICK (an open action). In the env, events carry the
+step's start time, which the previous step's tick already reached, so no env event moves
+the clock. Every step is appended to the hash-chained audit log.
+
+Invariants registered for the action type run after an accepted action; CLOCK invariants
+run after every step and every :meth:`tick` that advanced the clock. A handler's return
+value is checked (:func:`~labtrust_gym.engine.invariants_runtime.check_outcome`).
+
+:meth:`reject` records a BLOCKED step for an action that never became an event (the
+env's codec rejected it: not an index, args that are not JSON...); it changes nothing.
 
 Timing: ``explicit`` uses each device type's nominal service time and injects faults only
 from the initial state's schedule; ``simulated`` draws service times, transport jitter,
@@ -39,7 +61,8 @@ from labtrust_gym.engine.actions_zones import ZoneActions
 from labtrust_gym.engine.audit_log import AuditLog
 from labtrust_gym.engine.base import Blocked
 from labtrust_gym.engine.canonical import canonical_json
-from labtrust_gym.engine.invariants_runtime import compile_invariants
+from labtrust_gym.engine.invariants_runtime import check_outcome, compile_invariants
+from labtrust_gym.engine.pickling import register_policy_pickling
 from labtrust_gym.engine.signatures import KeyRegistry
 from labtrust_gym.engine.state import (
     AgentState,
@@ -86,6 +109,7 @@ _STATE_FIELDS = (
 #: State fields that are flat dicts of immutable keys and values: copied with ``dict()``.
 _FLAT_FIELDS = frozenset({"edge_load"})
 _RNG_NAMES = ("values", "service", "faults", "transport", "misc")
+register_policy_pickling()  # engines hold frozen policy mappings; see engine/pickling.py
 
 
 class LabEngine(
@@ -105,7 +129,13 @@ class LabEngine(
         self.policy = (
             policy if policy is not None else load_policy(policy_root, partner_id=partner_id)
         )
-        self._handlers = {
+        self._bind()
+        self.initial_state: dict[str, Any] = {}
+        self.reset({}, seed=0)
+
+    def _bind(self) -> None:
+        """The dispatch tables of action and internal-event handlers (bound methods)."""
+        self._handlers: dict[str, Callable[..., None]] = {
             "NOOP": self._act_noop,
             "TICK": self._act_noop,
             "MOVE": self._act_move,
@@ -152,8 +182,20 @@ class LabEngine(
             "REAGENT_DRAIN": self._on_reagent_drain,
             "TEMP_SHOCK": self._on_temp_shock,
         }
-        self.initial_state: dict[str, Any] = {}
-        self.reset({}, seed=0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Bound-method tables and compiled invariants are rebuilt on unpickling (the
+        # handlers by their registry key), so that pickle, cloudpickle and deepcopy work.
+        state = self.__dict__.copy()
+        for name in ("_handlers", "_internal", "_inv", "_inv_clock"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind()
+        self._inv = compile_invariants(self.world.invariants)
+        self._inv_clock = self._inv.get("CLOCK", ())
 
     # ------------------------------------------------------------------------- reset ---
     def reset(self, initial_state: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
@@ -326,8 +368,8 @@ class LabEngine(
                 action = self._check_and_apply(event)
             except Blocked as b:
                 reason = b.code
-        clocked = self._clocked
         consumed: list[str] = []
+        codes = self.world.reason_codes
         if reason is None and action is not None:
             for tid in self._to_consume:
                 tok = self.tokens[tid]
@@ -335,19 +377,40 @@ class LabEngine(
                     tok.used = True
                     consumed.append(tid)
                     emits.append("TOKEN_CONSUMED")
-            for inv in self._inv.get(action, ()):
-                out = inv.handler(self, event, inv.params)
-                if out is not None and not out[0]:
-                    violations.append(self._violation(inv, out))
-        if (
-            clocked
-            and self._inv_clock
-            and (ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted"))
-        ):
-            for inv in self._inv_clock:
-                out = inv.handler(self, event, inv.params)
-                if out is not None and not out[0]:
-                    violations.append(self._violation(inv, out))
+            self._run_invariants(self._inv.get(action, ()), event, codes, violations)
+        if self._clocked and self._inv_clock:
+            self._run_invariants(self._inv_clock, event, codes, violations)
+        return self._record(ev_bytes, reason, emits, violations, consumed)
+
+    def reject(self, event: dict[str, Any], code: str) -> dict[str, Any]:
+        """Record a BLOCKED step for an action that never became a valid event.
+
+        ``event`` is a JSON-safe stub naming the step (``event_id``, ``t_s``,
+        ``agent_id``) and describing the rejected input; ``code`` a registered reason
+        code (the env's codec uses the ``ACTION_*`` codes). Nothing else happens: no
+        state changes, the clock does not move, no invariant runs. Returns the step
+        result, like :meth:`step`. An unregistered ``code`` raises ``ValueError`` (a bug
+        of the caller)."""
+        if code not in self.world.reason_codes:
+            raise ValueError(f"LabEngine.reject: reason code {code!r} is not registered")
+        self._emits = []
+        self.step_ctx = {}
+        self._to_consume = []
+        try:
+            ev_bytes = canonical_json(event)
+        except (TypeError, ValueError):
+            ev_bytes = canonical_json({"unserializable_event": type(event).__name__})
+        return self._record(ev_bytes, code, [], [], [])
+
+    def _record(
+        self,
+        ev_bytes: bytes,
+        reason: str | None,
+        emits: list[str],
+        violations: list[dict[str, Any]],
+        consumed: list[str],
+    ) -> dict[str, Any]:
+        """Append the step's audit record and return its step result."""
         status = "ACCEPTED" if reason is None else "BLOCKED"
         if reason is not None and reason not in self.world.reason_codes:
             raise RuntimeError(f"engine bug: unregistered reason code {reason}")
@@ -383,9 +446,10 @@ class LabEngine(
     def tick(self, t_s: float) -> dict[str, Any]:
         """Advance the clock to ``t_s`` with no agent action (the env's end of step).
 
-        Internal processes due by ``t_s`` run and CLOCK invariants are evaluated; one
-        audit record ``{"clock": t_s, ...}`` is appended when anything happened, so idle
-        time costs nothing. Returns a step-result-shaped dict (status ACCEPTED).
+        Internal processes due by ``t_s`` run and, if the clock advanced, CLOCK invariants
+        are evaluated; one audit record ``{"clock": t_s, ...}`` is appended when an
+        internal process ran or an invariant failed, so idle time costs nothing. Returns
+        a step-result-shaped dict (status ACCEPTED).
         """
         emits: list[str] = []
         ctx: dict[str, Any] = {}
@@ -402,19 +466,21 @@ class LabEngine(
                 "hashchain": self.audit.summary(),
             }
         ran = bool(self._heap) and self._heap[0][0] <= t
-        self._advance(t)
+        advanced = self._advance(t)
         if not self._first_step_done:
             self._first_step_done = True
             if self.initial_state.get("_scale_config_sanitized") is not None:
                 emits.append("COORD_SCALE_CONFIG")
                 ran = True
         violations: list[dict[str, Any]] = []
-        if ctx.get("expired") or ctx.get("door_alarms") or ctx.get("crit_exhausted"):
-            for inv in self._inv_clock:
-                out = inv.handler(self, {"action_type": "CLOCK", "t_s": t}, inv.params)
-                if out is not None and not out[0]:
-                    violations.append(self._violation(inv, out))
-        if ran:
+        if advanced and self._inv_clock:
+            self._run_invariants(
+                self._inv_clock,
+                {"action_type": "CLOCK", "t_s": t},
+                self.world.reason_codes,
+                violations,
+            )
+        if ran or violations:
             outcome = {"emits": emits, "violations": [v["invariant_id"] for v in violations]}
             self._seq += 1
             blob = (
@@ -440,6 +506,22 @@ class LabEngine(
         """Exactly ``[self.step(e) for e in events]``."""
         return [self.step(e) for e in events]
 
+    def _run_invariants(
+        self,
+        invs: tuple[Any, ...],
+        event: Any,
+        codes: frozenset[str],
+        violations: list[dict[str, Any]],
+    ) -> None:
+        """Evaluate ``invs`` on this step; append their violations (return values checked:
+        :func:`~labtrust_gym.engine.invariants_runtime.check_outcome`)."""
+        for inv in invs:
+            out = inv.handler(self, event, inv.params)
+            if out is not None:
+                bad = check_outcome(inv, out, codes)
+                if bad is not None:
+                    violations.append(self._violation(inv, bad))
+
     def _violation(self, inv: Any, out: tuple[Any, ...]) -> dict[str, Any]:
         return {
             "invariant_id": inv.invariant_id,
@@ -462,13 +544,8 @@ class LabEngine(
             raise Blocked("EVENT_MALFORMED")
         if t < self.now:
             raise Blocked("EVENT_TIME_REGRESSION")
-        # Time passes whatever the action turns out to be.
-        if t > self.now or (self._heap and self._heap[0][0] <= t):
-            self._clocked = self._advance(float(t))
-        if not self._first_step_done:
-            self._first_step_done = True
-            if self.initial_state.get("_scale_config_sanitized") is not None:
-                self._emits.append("COORD_SCALE_CONFIG")
+        # Every check that does not depend on the state at t comes before the clock moves:
+        # an event blocked here leaves now, the heap and every process untouched.
         action = event.get("action_type")
         if not isinstance(action, str):
             raise Blocked("EVENT_MALFORMED")
@@ -490,14 +567,17 @@ class LabEngine(
         if agent is None:
             raise Blocked("AGENT_UNKNOWN")
         if action in self.world.open_actions:
+            self._clock(t)
             return action
         role = agent.role
         if role is None:
             raise Blocked("RBAC_NO_ROLE")
         if action not in self.world.roles[role].actions:
             raise Blocked("RBAC_ACTION_DENIED")
-        if agent.zone is None:
+        # In transit at t: its arrival (the only way out of transit) is due after t.
+        if agent.zone is None and agent.arrive_t > t:
             raise Blocked("AGENT_IN_TRANSIT")
+        # Keys and the audit head change only through actions, never through the clock.
         if (
             event.get("signature") is not None
             or event.get("key_id") is not None
@@ -515,11 +595,24 @@ class LabEngine(
             ctx_signed = False
         self.step_ctx["signed"] = ctx_signed
         if refs:
-            self._check_token_refs(refs, agent, action)
+            # Tokens change only through actions; their expiry is judged at t.
+            self._check_token_refs(refs, agent, action, float(t))
+        self._clock(t)
+        if agent.zone is None:  # cannot happen (arrivals due by t ran); kept as a guard
+            raise Blocked("AGENT_IN_TRANSIT")
         handler(agent, args, event)
         return action
 
     # ------------------------------------------------------------------------- clock ---
+    def _clock(self, t: float) -> None:
+        """Advance the clock to ``t`` for the current step (records whether it moved)."""
+        if t > self.now or (self._heap and self._heap[0][0] <= t):
+            self._clocked = self._advance(float(t))
+        if not self._first_step_done:
+            self._first_step_done = True
+            if self.initial_state.get("_scale_config_sanitized") is not None:
+                self._emits.append("COORD_SCALE_CONFIG")
+
     def _schedule(self, t: float, kind: str, data: tuple[Any, ...]) -> None:
         self._counters["sched"] = n = self._counters.get("sched", 0) + 1
         heapq.heappush(self._heap, (t, n, kind, data))

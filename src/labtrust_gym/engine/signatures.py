@@ -15,7 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from labtrust_gym.engine.canonical import canonical_json
 
@@ -26,6 +31,7 @@ __all__ = [
     "sign_event",
     "public_key_hex",
     "private_key_from_bytes",
+    "private_key_bytes",
 ]
 
 _SIGNED_FIELDS = ("event_id", "t_s", "agent_id", "action_type", "args", "token_refs", "key_id")
@@ -48,6 +54,11 @@ def sign_event(
 def private_key_from_bytes(seed32: bytes) -> Ed25519PrivateKey:
     """A private key from 32 bytes (e.g. ``numpy.random.Generator.bytes(32)``)."""
     return Ed25519PrivateKey.from_private_bytes(seed32)
+
+
+def private_key_bytes(private_key: Ed25519PrivateKey) -> bytes:
+    """The 32 raw bytes of ``private_key`` (inverse of :func:`private_key_from_bytes`)."""
+    return private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
 def public_key_hex(private_key: Ed25519PrivateKey) -> str:
@@ -109,6 +120,14 @@ class KeyRegistry:
         except (InvalidSignature, ValueError):
             return "SIG_INVALID"
         return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Public keys as hex (cryptography's key objects do not pickle or deep-copy).
+        return self.state_dict()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._keys = {}
+        self.load_state_dict(state)
 
     def state_dict(self) -> dict[str, Any]:
         return {

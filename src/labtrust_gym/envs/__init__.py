@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from labtrust_gym.envs.codec import CONTRACT_ACTIONS, ActionCodec
+from labtrust_gym.envs.codec import CONTRACT_ACTIONS, REJECTION_CODES, ActionCodec, Rejection
 from labtrust_gym.envs.lab_env import LabTrustParallelEnv
 
-__all__ = ["ActionCodec", "CONTRACT_ACTIONS", "LabTrustParallelEnv", "make_aec_env", "make_env"]
+__all__ = [
+    "ActionCodec",
+    "CONTRACT_ACTIONS",
+    "LabTrustParallelEnv",
+    "REJECTION_CODES",
+    "Rejection",
+    "make_aec_env",
+    "make_env",
+]
 
 
 def make_env(

@@ -24,6 +24,20 @@ a caller changed): per-agent infos cost no allocation.
 Observations (see :mod:`labtrust_gym.envs.observation` for the layout) are read-only rows
 of one array per step: an observation returned at step ``t`` never changes later.
 
+Actions (see :mod:`labtrust_gym.envs.codec` and docs/actions.md): an index, the contract's
+``{"action_index", "action_info"}``, a raw engine action or ``None``. A step is atomic:
+the call as a whole is checked first — ``actions`` must be a dict whose keys are live
+agents, each named once (PettingZoo name or engine id) — and an invalid call raises
+:class:`~labtrust_gym.errors.ActionError` naming the agent, with the env untouched (same
+``step_count``, audit log, state). Then every agent's action is decoded; one that is not a
+valid action becomes a BLOCKED step result with an ``ACTION_*`` reason code, recorded in
+the audit log (:meth:`LabEngine.reject`), never an exception. Should anything still raise
+while the actions are applied (a plugin's bug), the env refuses further steps until
+:meth:`reset`, so no event id is ever reused.
+
+Pickling: ``pickle``, ``cloudpickle`` and ``copy.deepcopy`` of an env give an env that
+continues identically (signing keys travel as raw bytes).
+
 Cost: a step does work for the agents that act, move or carry specimens, plus O(agents)
 numpy and dict construction; idle agents cost (almost) nothing. Engine state that did not
 change since the last step (no accepted action, no internal event) is not re-indexed.
@@ -32,6 +46,7 @@ change since the last step (no accepted action, no internal event) is not re-ind
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -39,12 +54,17 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from labtrust_gym.engine.core_env import CUSTODY_ACTIONS, LabEngine
-from labtrust_gym.engine.signatures import sign_event
+from labtrust_gym.engine.signatures import (
+    private_key_bytes,
+    private_key_from_bytes,
+    sign_event,
+)
 from labtrust_gym.engine.world import compile_world
-from labtrust_gym.envs.codec import DEVICE_ACTIONS, SLOT_ACTIONS, ActionCodec
+from labtrust_gym.envs.codec import ActionCodec, Rejection, describe
+from labtrust_gym.envs.masks import ActionMasks
 from labtrust_gym.envs.observation import ObservationBuilder
 from labtrust_gym.envs.view import LabView
-from labtrust_gym.errors import ConfigError
+from labtrust_gym.errors import ActionError, ConfigError
 
 __all__ = ["LabTrustParallelEnv", "pz_name"]
 
@@ -64,7 +84,7 @@ _RELEASE_EMITS = ("RESULT_RELEASED", "RESULT_RELEASED_WITH_DISCLAIMER")
 _RENDER_MODES = ("ansi", "human")
 
 
-class LabTrustParallelEnv(ParallelEnv):
+class LabTrustParallelEnv(ActionMasks, ParallelEnv):
     metadata = {
         "name": "labtrust_v0",
         "render_modes": list(_RENDER_MODES),
@@ -122,15 +142,7 @@ class LabTrustParallelEnv(ParallelEnv):
         self._sig_fallback = 0
         self._idle_infos: list[dict[str, Any]] = []
         self._idle_ref: list[dict[str, Any]] = []
-        self._mask_cache: dict[tuple[Any, ...], np.ndarray] = {}
-        self._gmask: np.ndarray | None = None
-        idx = self.codec.index
-        self._clear_idx = np.array(
-            [idx[("CLEAR_FREEZE", z)] for z in self.codec.zones], dtype=np.int64
-        )
-        self._dispatch_idx = np.array(
-            [idx[("DISPATCH_TRANSPORT", r)] for r in self.codec.routes], dtype=np.int64
-        )
+        self._init_masks()
         self.view = LabView(self.engine)
         self.step_count = 0
         self.seed: int | None = None
@@ -138,7 +150,10 @@ class LabTrustParallelEnv(ParallelEnv):
         self._consignment_seq = 0
         self._keys_cache: dict[str, Any] | None = None
         self._obs: np.ndarray | None = None
+        # The trajectory hash chains one digest per step (hashlib objects do not pickle).
+        self._traj_head = hashlib.sha256().digest()
         self._traj = hashlib.sha256()
+        self._broken: str | None = None
         self.log: list[dict[str, Any]] = []
         self.counters: dict[str, Any] = {}
         self.last_results: dict[str, dict[str, Any]] = {}
@@ -174,6 +189,7 @@ class LabTrustParallelEnv(ParallelEnv):
         self._state_changed()
         self._obs = None
         self._traj = hashlib.sha256()
+        self._broken = None
         self.log = []
         if self.record_log:
             self.log.append(
@@ -198,8 +214,41 @@ class LabTrustParallelEnv(ParallelEnv):
         self.last_results = {}
         self.last_events = {}
         obs = self._observe(None, True)
+        self._fold_traj()
         infos = self._infos()
         return obs, infos
+
+    def _fold_traj(self) -> None:
+        """End the step's part of the trajectory hash: keep its digest, start afresh."""
+        self._traj_head = self._traj.digest()
+        self._traj = hashlib.sha256(self._traj_head)
+
+    # ----------------------------------------------------------------- pickling --------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_traj", None)  # rebuilt from _traj_head (steps end folded)
+        keys = state.pop("_keys_cache", None)
+        state["_keys_raw"] = (
+            None
+            if keys is None
+            else {aid: (kid, private_key_bytes(pk)) for aid, (kid, pk) in keys.items()}
+        )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        raw = state.pop("_keys_raw", None)
+        self.__dict__.update(state)
+        self._keys_cache = (
+            None
+            if raw is None
+            else {aid: (kid, private_key_from_bytes(b)) for aid, (kid, b) in raw.items()}
+        )
+        self._traj = hashlib.sha256(self._traj_head)
+        # Arrays come back writeable; those handed out must stay read-only.
+        for m in self._mask_cache.values():
+            m.flags.writeable = False
+        if self._obs is not None:
+            self._obs.flags.writeable = False
 
     @property
     def _keys(self) -> dict[str, Any]:
@@ -211,9 +260,7 @@ class LabTrustParallelEnv(ParallelEnv):
     def _state_changed(self) -> None:
         """Engine state may have changed: drop the view and the cached action masks."""
         self.view.invalidate()
-        if self._mask_cache:
-            self._mask_cache = {}
-        self._gmask = None
+        self._masks_stale()
 
     def _engine_sig(self) -> tuple[int, int]:
         """Changes whenever an internal event runs or is scheduled: the size of the
@@ -228,32 +275,63 @@ class LabTrustParallelEnv(ParallelEnv):
             return -1, self._sig_fallback
         return len(heap), counters.get("sched", 0)
 
-    def _acting(self, actions: Any) -> list[tuple[int, Any]]:
-        """``(row, action)`` of the live agents named in ``actions``, in the fixed order.
+    def _plan(self, actions: Any) -> list[tuple[int, Any, Any]]:
+        """Check the call as a whole and decode every action; changes nothing.
 
-        An agent may be named by its PettingZoo name or its engine id; the PettingZoo
-        name wins when both are given. ``None`` means no action."""
-        if not self.agents or not actions:
+        Returns ``(row, decoded, action)`` of the agents that act, in the fixed order of
+        ``possible_agents`` (``decoded`` as :meth:`ActionCodec.decode`). Raises
+        :class:`ActionError` if ``actions`` is not a dict, names something that is not a
+        live agent of this env, or names an agent twice (both of its names)."""
+        if type(actions) is not dict and not isinstance(actions, Mapping):
+            raise ActionError(
+                f"env.step takes a dict {{agent: action}}; got a {type(actions).__name__}"
+            )
+        if not actions:
             return []
         order = self._order
         pz_names = self.possible_agents
+        live = None if len(self.agents) == len(pz_names) else set(self.agents)
+        named: dict[int, Any] = {}
         sel: dict[int, Any] = {}
         for k, act in actions.items():
             i = order.get(k) if isinstance(k, str) else None
             if i is None:
-                continue
-            pz = pz_names[i]
-            if k != pz and pz in actions:
-                continue
+                raise ActionError(
+                    f"actions names {describe(k, 60)}, which is not an agent of this env; "
+                    f"name agents by their PettingZoo name ({pz_names[0]!r}) or engine id "
+                    f"({self.engine_ids[0]!r})"
+                )
+            if i in named:
+                raise ActionError(
+                    f"agent {pz_names[i]!r} is named twice in actions ({named[i]!r} and "
+                    f"{k!r}); give one action per agent"
+                )
+            named[i] = k
+            if live is not None and pz_names[i] not in live:
+                raise ActionError(
+                    f"agent {k!r} is not live"
+                    + (": the episode has ended; call reset()" if not self.agents else "")
+                )
             if act is not None:
                 sel[i] = act
-        if len(self.agents) != len(pz_names):
-            live = set(self.agents)
-            sel = {i: a for i, a in sel.items() if pz_names[i] in live}
-        return sorted(sel.items(), key=lambda x: x[0])
+        decode = self.codec.decode
+        return [(i, decode(sel[i]), sel[i]) for i in sorted(sel)]
 
     # ----------------------------------------------------------------- step ------------
     def step(self, actions: dict[str, Any]):
+        if self._broken is not None:
+            raise RuntimeError(
+                f"a previous env.step raised ({self._broken}) after applying part of its "
+                "actions; the episode cannot go on: call reset()"
+            )
+        plan = self._plan(actions)
+        try:
+            return self._apply(plan)
+        except BaseException as exc:
+            self._broken = f"{type(exc).__name__}: {exc}"[:200]
+            raise
+
+    def _apply(self, plan: list[tuple[int, Any, Any]]) -> tuple[Any, ...]:
         eng = self.engine
         t = self.step_count * self.task.dt_s
         team_reward = 0.0
@@ -267,44 +345,67 @@ class LabTrustParallelEnv(ParallelEnv):
         acted: list[int] = []
         changed = False
         sig = self._engine_sig()
-        for i, act in self._acting(actions):
+        codec = self.codec
+        for i, dec, raw in plan:
+            if dec is None:
+                continue
             aid = self.engine_ids[i]
             pz = self.possible_agents[i]
-            eng_action = self.codec.to_engine(self, aid, act)
-            if eng_action is None:
-                continue
-            event = {
-                "event_id": f"{self.step_count}:{aid}",
-                "t_s": t,
-                "agent_id": aid,
-                "action_type": eng_action["action_type"],
-                "args": eng_action["args"],
-                "token_refs": eng_action["token_refs"],
-            }
-            if "sign_with" in eng_action:
-                # The agent's own device signs with the key it holds (possibly a stolen one).
-                kid, pk = eng_action["sign_with"]
-                event["key_id"] = kid
-                event["signature"] = sign_event(
-                    pk, event, eng.world.fingerprint, eng.audit.head_hash
-                )
-            elif "signature" in eng_action or "key_id" in eng_action:
-                event["key_id"] = eng_action.get("key_id")
-                event["signature"] = eng_action.get("signature")
-            elif (strict or event["action_type"] in CUSTODY_ACTIONS) and aid in self._keys:
-                kid, pk = self._keys[aid]
-                event["key_id"] = kid
-                event["signature"] = sign_event(
-                    pk, event, eng.world.fingerprint, eng.audit.head_hash
-                )
-            res = eng.step(event)
-            acted.append(i)
-            sig2 = self._engine_sig()
-            if res["status"] != "BLOCKED" or sig2 != sig:
-                # A BLOCKED action changes nothing, but the clock may have run events.
-                changed = True
-                sig = sig2
-                self._state_changed()
+            event_id = f"{self.step_count}:{aid}"
+            if type(dec) is Rejection:
+                event: dict[str, Any] = {
+                    "event_id": event_id,
+                    "t_s": t,
+                    "agent_id": aid,
+                    "rejected_action": describe(raw),
+                    "problem": dec.problem,
+                }
+                res = eng.reject(event, dec.code)
+                rejected = True
+            else:
+                rejected = False
+                if type(dec) is tuple:
+                    a, p = dec
+                    args, refs = codec.fill(self, aid, a, p)
+                    eng_action: dict[str, Any] = {
+                        "action_type": a,
+                        "args": args,
+                        "token_refs": refs,
+                    }
+                else:
+                    eng_action = dec
+                event = {
+                    "event_id": event_id,
+                    "t_s": t,
+                    "agent_id": aid,
+                    "action_type": eng_action["action_type"],
+                    "args": eng_action["args"],
+                    "token_refs": eng_action["token_refs"],
+                }
+                if "sign_with" in eng_action:
+                    # The agent's own device signs with the key it holds (maybe a stolen one).
+                    kid, pk = eng_action["sign_with"]
+                    event["key_id"] = kid
+                    event["signature"] = sign_event(
+                        pk, event, eng.world.fingerprint, eng.audit.head_hash
+                    )
+                elif "signature" in eng_action or "key_id" in eng_action:
+                    event["key_id"] = eng_action.get("key_id")
+                    event["signature"] = eng_action.get("signature")
+                elif (strict or event["action_type"] in CUSTODY_ACTIONS) and aid in self._keys:
+                    kid, pk = self._keys[aid]
+                    event["key_id"] = kid
+                    event["signature"] = sign_event(
+                        pk, event, eng.world.fingerprint, eng.audit.head_hash
+                    )
+                res = eng.step(event)
+                acted.append(i)
+                sig2 = self._engine_sig()
+                if res["status"] != "BLOCKED" or sig2 != sig:
+                    # A BLOCKED action changes nothing, but the clock may have run events.
+                    changed = True
+                    sig = sig2
+                    self._state_changed()
             self.last_results[aid] = res
             self.last_events[aid] = event
             c["actions"] += 1
@@ -318,18 +419,27 @@ class LabTrustParallelEnv(ParallelEnv):
                 team_reward += self._release_reward(res, eng)
             team_reward += self._account(res, pen)
             if self.record_log:
-                self.log.append({"type": "event", "event": event, "result": _brief(res)})
+                if rejected:
+                    self.log.append(
+                        {"type": "reject", "event": event, "code": dec.code, "result": _brief(res)}
+                    )
+                else:
+                    self.log.append({"type": "event", "event": event, "result": _brief(res)})
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
+        clock = eng.now
         res = eng.tick(t + self.task.dt_s)
         if self._engine_sig() != sig:
             changed = True
             self._state_changed()
         team_reward += self._account(res, pen)
-        if self.record_log and eng.audit.length != before:
+        # Every clock movement is logged, idle ones too: a replay needs the clock that
+        # the next step's events (and the records of those blocked before it) meet.
+        if self.record_log and (eng.audit.length != before or eng.now != clock):
             self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
         self.step_count += 1
         obs = self._observe(acted, changed)
+        self._fold_traj()
         # O(agents) dicts, built from a template of the live agents (C-speed copies).
         live = self._live_tmpl if len(self._live_tmpl) == len(self.agents) else None
         if live is None:
@@ -437,104 +547,6 @@ class LabTrustParallelEnv(ParallelEnv):
                     info["view"] = self.view.agent_view(eid)
         return infos
 
-    def action_mask(self, agent: str) -> np.ndarray:
-        """1 for actions that can plausibly be accepted now, else 0 (int8, ``Discrete(n)``).
-
-        ``agent`` is a PettingZoo name or an engine agent id. Computed afresh (a new,
-        writable array)."""
-        agent = self.engine_id.get(agent, agent)
-        return self._compute_mask(self.engine.agents[agent], self._global_mask(fresh=True))
-
-    def _cached_mask(self, a: Any) -> np.ndarray:
-        """The mask of agent state ``a`` (read-only), shared by agents with the same role,
-        zone and load until engine state changes."""
-        key = (a.role, a.zone, tuple(a.carrying), tuple(a.packs))
-        m = self._mask_cache.get(key)
-        if m is None:
-            m = self._compute_mask(a, self._global_mask())
-            m.flags.writeable = False
-            self._mask_cache[key] = m
-        return m
-
-    def _global_mask(self, fresh: bool = False) -> np.ndarray:
-        """The part of the masks that is the same for every agent: frozen zones, doors,
-        arrived consignments."""
-        if self._gmask is not None and not fresh:
-            return self._gmask
-        eng = self.engine
-        codec = self.codec
-        idx = codec.index
-        g = np.ones(codec.n, dtype=np.int8)
-        g[self._clear_idx] = 0
-        for z in eng.frozen_zones:
-            i = idx.get(("MOVE", z))
-            if i is not None:
-                g[i] = 0
-            i = idx.get(("CLEAR_FREEZE", z))
-            if i is not None:
-                g[i] = 1
-        for did in codec.doors:
-            g[idx[("CLOSE_DOOR", did)] if not eng.doors[did].open else idx[("OPEN_DOOR", did)]] = 0
-        if codec.routes:
-            arrived = {c.route_id for c in eng.consignments.values() if c.status == "ARRIVED"}
-            for r in codec.routes:
-                if r not in arrived:
-                    g[idx[("RECEIVE_TRANSPORT", r)]] = 0
-        if not fresh:
-            self._gmask = g
-        return g
-
-    def _compute_mask(self, a: Any, g: np.ndarray) -> np.ndarray:
-        codec = self.codec
-        static = codec.static_mask(a.role, a.zone)
-        if a.zone is None or a.role is None:
-            return static.copy()
-        m: np.ndarray = static & g
-        eng = self.engine
-        idx = codec.index
-        agent = a.agent_id
-        frozen = eng.frozen_zones
-        for did in self.view.zone_devices(a.zone):
-            d = eng.devices[did]
-            usable = d.state not in ("FAULT", "MAINT") and d.zone not in frozen
-            for act in DEVICE_ACTIONS:
-                i = idx[(act, did)]
-                if not m[i]:
-                    continue
-                if act == "REPAIR_DEVICE":
-                    ok = d.state == "FAULT" and not d.repairing
-                elif act == "START_RUN":
-                    ok = bool(
-                        usable and d.queue and (not d.runs if d.batch else len(d.runs) < d.capacity)
-                    )
-                elif act == "QUEUE_RUN":
-                    ok = usable and self.view.best_specimen_for_device(agent, did) is not None
-                elif act == "RESTOCK_REAGENT":  # load a carried pack
-                    ok = eng.restock_option(a, did)[1]
-                else:
-                    ok = usable
-                if not ok:
-                    m[i] = 0
-        for did in eng.world.stores_devices.get(a.zone, ()):  # fetch a pack at the stores
-            i = idx[("RESTOCK_REAGENT", did)]
-            if m[i] and not eng.restock_option(a, did)[1]:
-                m[i] = 0
-        for act in SLOT_ACTIONS:
-            start = codec.slot_start[act]
-            if not m[start]:
-                continue
-            k = len(self.view.slot_list(agent, act))
-            if k < codec.n_slots:
-                m[start + k : start + codec.n_slots] = 0
-        if not a.carrying and self._dispatch_idx.size:
-            m[self._dispatch_idx] = 0
-        if eng.world.edge_capacity:  # a full narrow passage cannot be entered now
-            for nb in eng.world.adjacency.get(a.zone, ()):
-                mi = idx.get(("MOVE", nb))
-                if mi is not None and m[mi] and eng.edge_free(a.zone, nb) == 0:
-                    m[mi] = 0
-        return m
-
     # ----------------------------------------------------------------- misc ------------
     def state(self) -> np.ndarray:
         """Every agent's observation, in ``possible_agents`` order, concatenated."""
@@ -544,8 +556,9 @@ class LabTrustParallelEnv(ParallelEnv):
 
     def trajectory_hash(self) -> str:
         """SHA-256 over every step's audit head hashes and observations so far (the first
-        observations whole, then what changed: :meth:`ObservationBuilder.digest`)."""
-        return self._traj.copy().hexdigest()
+        observations whole, then what changed: :meth:`ObservationBuilder.digest`), chained
+        step by step."""
+        return self._traj_head.hex()
 
     def render(self) -> str | None:
         eng = self.engine

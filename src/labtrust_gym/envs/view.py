@@ -23,6 +23,18 @@ TERMINAL_SPECIMEN = frozenset({"REJECTED", "ALIQUOTED"})
 TERMINAL_RESULT = frozenset({"RELEASED", "SUPERSEDED"})
 
 
+class _UrgencyKey:
+    """Sort key of specimens, most urgent first (a class, not a closure: it pickles)."""
+
+    __slots__ = ("rank",)
+
+    def __init__(self, rank: dict[str, int]) -> None:
+        self.rank = rank
+
+    def __call__(self, s: Any) -> tuple[int, float, str]:
+        return (self.rank[s.priority], s.arrival_t, s.specimen_id)
+
+
 class LabView:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -68,11 +80,7 @@ class LabView:
     def _build(self) -> None:
         eng = self.engine
         rank = self.rank = {p: int(v["rank"]) for p, v in eng.world.priorities.items()}
-
-        def _key(s: Any) -> tuple[int, float, str]:
-            return (rank[s.priority], s.arrival_t, s.specimen_id)
-
-        self._key = key = _key
+        self._key = key = _UrgencyKey(rank)
         # New specimens since the last build join the live set; finished ones leave it.
         # Each live specimen's signature (its listed zone and what the lists' readers
         # look at) is compared with the last build's: a specimen that changed zone moves
@@ -165,7 +173,10 @@ class LabView:
                 rerun.append(r)
         for rid in closed:
             self._live_results.discard(rid)
-        rkey = lambda r: (rank[r.priority], r.generated_t, r.result_id)  # noqa: E731
+
+        def rkey(r: Any) -> tuple[int, float, str]:
+            return (rank[r.priority], r.generated_t, r.result_id)
+
         self.results = {
             "RELEASE_RESULT": [r.result_id for r in sorted(rel, key=rkey)],
             "NOTIFY_CRITICAL": [r.result_id for r in sorted(notify, key=rkey)],

@@ -16,9 +16,10 @@ step's ``state`` assertions (``{query, id?, field?, filters?, include_hidden?}``
 
 Two checks of the engine contract run on every scenario without being written down:
 
-* a BLOCKED step changes nothing: the engine after the step must equal a copy of the engine
-  before it that was only advanced to the same ``t_s`` (by a NOOP), and the step's emits and
-  violations must be those of the clock advance alone;
+* a BLOCKED step changes nothing: the engine after the step must equal the engine before it
+  (with no emits and no violations: a block by a check that does not depend on the time
+  leaves the clock alone), or a copy of the engine before it that was only advanced to the
+  same ``t_s`` (by a NOOP), with the emits and violations of that clock advance alone;
 * unless the scenario tampers with it, the audit chain verifies after the last step.
 
 Conveniences for signed steps: ``initial_state.keys_from_seeds: {key_id: {agent_id,
@@ -473,10 +474,17 @@ class _Runner:
         shadow_state: Any,
     ) -> None:
         after = _engine_state(engine)
-        if shadow_state is None:
+        untouched = not _diff_keys(snapshot, after)
+        if shadow_state is None or untouched:
             changed = _diff_keys(snapshot, after)
             if changed:
                 self.fail(where, f"BLOCKED step changed engine state: {', '.join(changed)}")
+            elif got["emits"] or got["violations"]:
+                self.fail(
+                    where,
+                    f"BLOCKED step emitted {got['emits']!r} / violated {got['violations']!r}; "
+                    "a step that left the engine untouched (the clock too) gives [] / []",
+                )
             return
         changed = _diff_keys(shadow_state, after)
         if changed:
