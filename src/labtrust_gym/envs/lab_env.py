@@ -45,6 +45,7 @@ from labtrust_gym.envs.codec import DEVICE_ACTIONS, SLOT_ACTIONS, ActionCodec
 from labtrust_gym.envs.observation import ObservationBuilder
 from labtrust_gym.envs.view import LabView
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.evidence.episode_log import EpisodeLog
 
 __all__ = ["LabTrustParallelEnv", "pz_name"]
 
@@ -139,7 +140,7 @@ class LabTrustParallelEnv(ParallelEnv):
         self._keys_cache: dict[str, Any] | None = None
         self._obs: np.ndarray | None = None
         self._traj = hashlib.sha256()
-        self.log: list[dict[str, Any]] = []
+        self.episode_log = EpisodeLog()
         self.counters: dict[str, Any] = {}
         self.last_results: dict[str, dict[str, Any]] = {}
         self.last_events: dict[str, dict[str, Any]] = {}
@@ -174,17 +175,7 @@ class LabTrustParallelEnv(ParallelEnv):
         self._state_changed()
         self._obs = None
         self._traj = hashlib.sha256()
-        self.log = []
-        if self.record_log:
-            self.log.append(
-                {
-                    "type": "header",
-                    "task": self.task.name,
-                    "seed": self.seed,
-                    "policy_fingerprint": self.task.policy.fingerprint,
-                    "initial_state": init,
-                }
-            )
+        self.episode_log = EpisodeLog.start(self.task, self.engine, self.seed)
         self.counters = {
             "blocked_by_reason_code": {},
             "violations": [],
@@ -317,8 +308,7 @@ class LabTrustParallelEnv(ParallelEnv):
             else:
                 team_reward += self._release_reward(res, eng)
             team_reward += self._account(res, pen)
-            if self.record_log:
-                self.log.append({"type": "event", "event": event, "result": _brief(res)})
+            self.episode_log.event(self.step_count, event, res, eng)
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
         res = eng.tick(t + self.task.dt_s)
@@ -326,8 +316,8 @@ class LabTrustParallelEnv(ParallelEnv):
             changed = True
             self._state_changed()
         team_reward += self._account(res, pen)
-        if self.record_log and eng.audit.length != before:
-            self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
+        if eng.audit.length != before:
+            self.episode_log.tick(self.step_count, t + self.task.dt_s, res)
         self.step_count += 1
         obs = self._observe(acted, changed)
         # O(agents) dicts, built from a template of the live agents (C-speed copies).
@@ -578,14 +568,3 @@ class LabTrustParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
-
-
-def _brief(res: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "status": res["status"],
-        "blocked_reason_code": res["blocked_reason_code"],
-        "emits": list(res["emits"]),
-        "violations": [v["invariant_id"] for v in res["violations"]],
-        "token_consumed": list(res["token_consumed"]),
-        "head_hash": res["hashchain"]["head_hash"],
-    }
