@@ -33,7 +33,7 @@ def format_float(v: float) -> str:
     """The text orjson writes for the float ``v``."""
     if not math.isfinite(v):
         return "null"
-    r = repr(v)
+    r = float.__repr__(float(v))
     if "e" not in r:
         return r
     mant, _, exp_s = r.partition("e")

@@ -32,6 +32,7 @@ __all__ = [
     "parse_log",
     "check_audit_chain",
     "check_agent_signatures",
+    "audit_blob",
     "SIGNED_FIELDS",
     "MAX_PROBLEMS",
 ]
@@ -313,7 +314,8 @@ def _check_steps(out: ParsedLog) -> None:
 
 
 # ------------------------------------------------------------------ engine audit chain --
-def _audit_blob(rec: dict[str, Any]) -> bytes:
+def audit_blob(rec: dict[str, Any]) -> bytes:
+    """The bytes the engine appended to its audit chain for a (well-formed) record."""
     res = rec["result"]
     if rec["type"] == "event":
         outcome = {
@@ -360,7 +362,7 @@ def check_audit_chain(log: ParsedLog) -> tuple[bool, str]:
                 "(an audited step is missing from the log)"
             )
         try:
-            blob = _audit_blob(rec)
+            blob = audit_blob(rec)
         except ValueError as exc:
             problems.append(f"line {lineno}: the event has no canonical form ({exc})")
             blob = b""

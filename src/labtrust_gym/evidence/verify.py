@@ -172,6 +172,7 @@ class _Bundle:
         self.checks: list[Check] = []
         self.listed: dict[str, dict[str, Any]] = {}
         self.good: set[str] = set()  # listed files whose digest matched
+        self.policy_fp: Any = None  # the manifest's policy fingerprint
 
     def add(self, check: Check) -> None:
         self.checks.append(check)
@@ -330,11 +331,18 @@ def _check_run(b: _Bundle, run: Any, trusted: bytes | None, logs_out: list[Any])
         logs_out.append((name, data, parsed))
         if eps is not None and results is not None:
             ep = eps[i]
-            b.add(_guard(f"{name} binding", _binding, name, results, ep, data, parsed))
+            b.add(_guard(f"{name} binding", _binding, name, results, ep, data, parsed, b.policy_fp))
             b.add(_guard(f"{name} metrics", _metrics, name, results, ep, parsed))
 
 
-def _binding(name: str, results: dict[str, Any], ep: Any, data: bytes, parsed: ParsedLog) -> Check:
+def _binding(
+    name: str,
+    results: dict[str, Any],
+    ep: Any,
+    data: bytes,
+    parsed: ParsedLog,
+    b_policy: Any = None,
+) -> Check:
     cname = f"{name} binding"
     if not isinstance(ep, dict) or not isinstance(ep.get("metrics"), dict):
         return Check(cname, False, "the results episode has no metrics")
@@ -359,6 +367,12 @@ def _binding(name: str, results: dict[str, Any], ep: Any, data: bytes, parsed: P
             ("audit_head_hash", m.get("audit_head_hash"), f["audit_head_hash"]),
             ("audit_length", m.get("audit_length"), f["audit_length"]),
         )
+        mpol = b_policy if isinstance(b_policy, str) else None
+        if mpol is not None and mpol != results.get("policy_fingerprint"):
+            problems.append(
+                f"policy_fingerprint: results {results.get('policy_fingerprint')!r}"
+                f", bundle manifest {mpol!r}"
+            )
         for what, said, logged in pairs:
             if said != logged:
                 problems.append(f"{what}: results {said!r}, log {logged!r}")
@@ -450,6 +464,8 @@ def verify_bundle(
     if manifest is None:
         return VerifyReport(tuple(b.checks))
     _check_files(b, manifest)
+    pol = manifest.get("policy")
+    b.policy_fp = pol.get("fingerprint") if isinstance(pol, dict) else None
     logs: list[Any] = []
     if not manifest["runs"]:
         b.add(Check("runs", False, "the bundle holds no runs"))
