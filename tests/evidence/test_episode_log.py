@@ -179,3 +179,15 @@ def test_multi_site_recount_from_the_log_matches_the_results(run_dir: Path) -> N
         "violations_total",
     ):
         assert got[k] == pytest.approx(m[k]), k
+
+
+def test_the_log_pickles_and_copies_with_the_env_state() -> None:
+    import copy
+    import pickle
+
+    task = get_task("throughput_sla")(params={"max_steps": 6})
+    _, env = run_episode(task, 2)
+    log = env.episode_log
+    for clone in (pickle.loads(pickle.dumps(log)), copy.deepcopy(log)):
+        assert clone.to_bytes(env.engine, env.step_count) == episode_log_bytes(env)
+        assert clone.head == log.head and len(clone) == len(log)

@@ -45,8 +45,12 @@ def _find_results(run: Path) -> list[tuple[Path, bytes, dict[str, Any]]]:
     files = [run] if run.is_file() else sorted(run.rglob("*.json"))
     out = []
     for f in files:
-        if f.name.endswith(".sig.json") or any(p.startswith(".") for p in f.parts[-1:]):
+        if f.name.endswith(".sig.json") or f.name.startswith("."):
             continue
+        if run.is_dir() and any(
+            (d / MANIFEST).is_file() for d in f.parents if d.is_relative_to(run)
+        ):
+            continue  # a results file inside an earlier bundle, not a run of its own
         try:
             raw = f.read_bytes()
             doc = json.loads(raw)
