@@ -111,3 +111,14 @@ def test_malformed_logs_never_give_a_traceback(run: tuple[Path, Path], tmp_path:
         except LabTrustError:
             continue
         assert rep["ok"] is False, rep["summary"]
+
+
+def test_files_with_no_log_line_are_bad_input(tmp_path: Path) -> None:
+    for name, text, says in (
+        ("a.txt", "not json\n", "not JSON and not an episode log"),
+        ("b.json", '{\n  "a": 1\n}\n', "JSON, but not an episode log"),
+        ("c.jsonl", '{"x": 1}\n[2]\n', "JSON, but not an episode log"),
+    ):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError, match=says):
+            replay_log(tmp_path / name)

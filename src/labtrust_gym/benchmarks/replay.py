@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from labtrust_gym.errors import ConfigError, LabTrustError, PolicyError
-from labtrust_gym.evidence.log_format import LOG_FORMAT
+from labtrust_gym.evidence.log_format import LOG_FORMAT, unseal
 from labtrust_gym.evidence.logcheck import ParsedLog, parse_log
 from labtrust_gym.policy.loader import PolicyBundle, load_policy
 
@@ -33,6 +33,7 @@ _NOT_COMPARED = frozenset({"seq", "prev", "hash"})
 def _refuse_non_logs(p: Path, data: bytes) -> None:
     """ConfigError for a file that is clearly not a v1 episode log."""
     first = data.split(b"\n", 1)[0]
+    doc: Any = None
     try:
         head = json.loads(first)
     except (ValueError, RecursionError):
@@ -41,7 +42,7 @@ def _refuse_non_logs(p: Path, data: bytes) -> None:
         try:
             doc = json.loads(data)
         except (ValueError, RecursionError):
-            return  # a damaged log: the replay reports where
+            doc = None
         if isinstance(doc, dict) and str(doc.get("schema_version", "")).startswith(
             "labtrust.results"
         ):
@@ -56,14 +57,17 @@ def _refuse_non_logs(p: Path, data: bytes) -> None:
                 "Replay an episode log, or check a whole run with 'labtrust export-evidence' "
                 "and 'labtrust verify-bundle'"
             )
-        if isinstance(doc, dict) and doc.get("format", "").startswith("labtrust.evidence"):
+        if isinstance(doc, dict) and str(doc.get("format", "")).startswith("labtrust.evidence"):
             raise ConfigError(f"{p} is an evidence bundle manifest; use labtrust verify-bundle")
-        return
-    if isinstance(head, dict) and head.get("type") == "header" and "format" not in head:
+    elif isinstance(head, dict) and head.get("type") == "header" and "format" not in head:
         raise ConfigError(
             f"{p}: an episode log from before the {LOG_FORMAT} format (no hash chain or "
             "footer of its own), which cannot be verified; re-run the benchmark with --log-dir"
         )
+    if not any(unseal(line) for line in data.split(b"\n")):
+        what = "not JSON and" if head is None and doc is None else "JSON, but"
+        raise ConfigError(f"{p}: {what} not an episode log (no line has the {LOG_FORMAT} form)")
+    # Otherwise a (possibly damaged) v1 log: the replay reports what is wrong, and where.
 
 
 def replay_log(path: Path | str, policy: PolicyBundle | None = None) -> dict[str, Any]:
