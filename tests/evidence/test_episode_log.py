@@ -191,3 +191,32 @@ def test_the_log_pickles_and_copies_with_the_env_state() -> None:
     for clone in (pickle.loads(pickle.dumps(log)), copy.deepcopy(log)):
         assert clone.to_bytes(env.engine, env.step_count) == episode_log_bytes(env)
         assert clone.head == log.head and len(clone) == len(log)
+
+
+def test_llm_records_are_chained_verified_and_carried_by_the_replay(tmp_path: Path) -> None:
+    from labtrust_gym.benchmarks.replay import replay_log
+    from labtrust_gym.evidence.verify import check_episode_log
+
+    res = run_benchmark(
+        "throughput_sla",
+        1,
+        4,
+        params={"max_steps": 40},
+        controller="llm",
+        llm="offline",
+        log_dir=tmp_path,
+    )
+    log = Path(res["logs"][0])
+    data = log.read_bytes()
+    parsed = parse_log(data)
+    assert parsed.ok, parsed.summary()
+    assert parsed.extras and {r["type"] for _, r in parsed.extras} == {"llm"}
+    assert hashlib.sha256(data).hexdigest() == res["episodes"][0]["metrics"]["episode_log_sha256"]
+    checks, _ = check_episode_log(data, (tmp_path / (log.name + ".sig.json")).read_bytes())
+    assert all(c.ok for c in checks), [c.line() for c in checks]
+    assert replay_log(log)["ok"]
+    # An llm record is covered by the chain like any other line.
+    lines = data.splitlines()
+    i = parsed.extras[0][0] - 1
+    lines[i] = lines[i].replace(b'"type":"llm"', b'"type":"llm","forged":1', 1)
+    assert not parse_log(b"\n".join(lines) + b"\n").ok

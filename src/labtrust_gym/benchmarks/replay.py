@@ -169,33 +169,41 @@ def replay_bytes(
     if steps > MAX_REPLAY_STEPS:
         rep["summary"] = f"cannot replay: {steps} steps is more than {MAX_REPLAY_STEPS}"
         return rep
+    # Event and tick records drive the engine; extension records (e.g. ``llm``) are
+    # carried over where they stand.
+    items = sorted(records + log.extras, key=lambda x: x[0])
     idx = 0
+
+    def at(kind: str, k: int) -> bool:
+        return idx < len(items) and items[idx][1]["type"] == kind and items[idx][1]["step"] == k
+
+    def carry_extras() -> None:
+        nonlocal idx
+        while idx < len(items) and items[idx][1]["type"] not in ("event", "tick"):
+            mine.extra([items[idx][1]])
+            idx += 1
+
     try:
         eng = LabEngine(pol)
         eng.reset(h["initial_state"], seed=h["seed"])
         mine = EpisodeLog.start(task, eng, h["seed"])
         for k in range(steps):
-            while (
-                idx < len(records)
-                and records[idx][1]["type"] == "event"
-                and (records[idx][1]["step"] == k)
-            ):
-                res = eng.step(records[idx][1]["event"])
-                mine.event(k, records[idx][1]["event"], res, eng)
+            carry_extras()
+            while at("event", k):
+                event = items[idx][1]["event"]
+                mine.event(k, event, eng.step(event), eng)
                 idx += 1
+                carry_extras()
             before = eng.audit.length
             res = eng.tick(k * dt + dt)
             if eng.audit.length != before:
                 mine.tick(k, k * dt + dt, res)
-            if (
-                idx < len(records)
-                and records[idx][1]["type"] == "tick"
-                and (records[idx][1]["step"] == k)
-            ):
+            if at("tick", k):
                 idx += 1  # the logged tick: the record comparison below checks it
+            carry_extras()
         replayed = mine.to_bytes(eng, steps)
     except (LabTrustError, Exception) as exc:  # noqa: BLE001 - a tampered log must not crash
-        line = records[idx][0] if idx < len(records) else log.lines
+        line = items[idx][0] if idx < len(items) else log.lines
         rep["summary"] = f"the engine raised {type(exc).__name__} at line {line}: {exc}"
         return rep
     rep["records"] = len(mine)

@@ -306,9 +306,7 @@ def run_episode(
         for p in hooks:
             p.on_step(env)
         for p in sidecars:
-            recs = p.drain_log_records()
-            if env.record_log:
-                env.log.extend(recs)
+            env.episode_log.extra(p.drain_log_records())  # in the log's digest, written or not
     wall = time.perf_counter() - t0
     if bus is not None:
         bus.deliver_until(env.step_count * dt * 1000.0)

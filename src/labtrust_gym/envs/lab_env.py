@@ -568,3 +568,9 @@ class LabTrustParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        """The episode log's records so far, parsed (``env.episode_log`` holds the lines;
+        see :mod:`labtrust_gym.evidence.episode_log`)."""
+        return self.episode_log.records()

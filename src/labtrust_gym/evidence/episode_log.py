@@ -23,19 +23,29 @@ Records (every record also has ``type``, ``seq``, ``prev`` and, last, ``hash``):
 * tick: ``step``, ``t_s``, ``result``: ``emits``, ``violations``, ``head_hash``,
   ``audit_length``;
 * footer: ``records`` (lines before the footer), ``steps``, ``t_end_s``,
-  ``audit_head_hash``, ``audit_length``.
+  ``audit_head_hash``, ``audit_length``;
+* extension records (:meth:`EpisodeLog.extra`): any other ``type``, e.g. the ``llm``
+  records (request and response hashes) of LLM agents, which the runner appends after
+  each step; chained and signed like the rest, not interpreted by the verifier.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from labtrust_gym._version import __version__
 from labtrust_gym.engine.canonical import canonical_json
-from labtrust_gym.evidence.log_format import GENESIS, LOG_FORMAT, seal, sidecar_path_name
+from labtrust_gym.evidence.log_format import (
+    GENESIS,
+    LOG_FORMAT,
+    RECORD_TYPES,
+    seal,
+    sidecar_path_name,
+)
 
 __all__ = ["EpisodeLog", "episode_log_bytes", "episode_log_sha256", "write_episode_log"]
 
@@ -141,6 +151,23 @@ class EpisodeLog:
                 },
             }
         )
+
+    def extra(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append extension records (a ``type`` of their own, e.g. ``llm`` records of LLM
+        agents), chained like every other line; the verifier and the replay carry them
+        without interpreting them."""
+        for rec in records:
+            kind = rec.get("type") if isinstance(rec, dict) else None
+            if not isinstance(kind, str) or not kind or kind in RECORD_TYPES:
+                raise ValueError(
+                    f"an extension record needs a 'type' other than {', '.join(RECORD_TYPES)}; "
+                    f"got {kind!r}"
+                )
+            self._append({k: v for k, v in rec.items() if k not in ("seq", "prev", "hash")})
+
+    def records(self) -> list[dict[str, Any]]:
+        """The records so far, parsed (header first; no footer yet)."""
+        return [json.loads(line) for line in self._lines]
 
     def footer_line(self, engine: Any, steps: int) -> tuple[bytes, str]:
         """The footer line for the episode as it stands, and its hash (the final head)."""

@@ -25,7 +25,13 @@ from typing import Any
 
 from labtrust_gym.evidence.canonical import canonical_bytes
 from labtrust_gym.evidence.crypto import ed25519_verify
-from labtrust_gym.evidence.log_format import GENESIS, LOG_FORMAT, chain_hash, unseal
+from labtrust_gym.evidence.log_format import (
+    GENESIS,
+    LOG_FORMAT,
+    RECORD_TYPES,
+    chain_hash,
+    unseal,
+)
 
 __all__ = [
     "ParsedLog",
@@ -49,10 +55,13 @@ _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 @dataclass
 class ParsedLog:
     """What :func:`parse_log` found. ``records`` holds ``(line number, record)`` of the
-    event and tick records; ``problems`` is empty when the chain and structure hold."""
+    event and tick records, ``extras`` those of extension records (another ``type``, such
+    as ``llm``: chained, not interpreted); ``problems`` is empty when the chain and
+    structure hold."""
 
     header: dict[str, Any] | None = None
     records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    extras: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     footer: dict[str, Any] | None = None
     final_head: str | None = None
     lines: int = 0
@@ -238,7 +247,7 @@ def parse_log(data: bytes) -> ParsedLog:
                     f"{where}: the last record must be the footer, found {kind!r} (the log "
                     "is truncated, or lines follow the footer)"
                 )
-        elif kind not in ("event", "tick"):
+        elif kind in ("header", "footer") or not isinstance(kind, str) or not kind:
             out.problem(f"{where}: a {kind!r} record in the middle of the log")
         probs = (
             _check_record(rec, str(kind), where)
@@ -254,6 +263,8 @@ def parse_log(data: bytes) -> ParsedLog:
                 out.footer = rec
             elif kind in ("event", "tick") and 0 < i < last:
                 out.records.append((i + 1, rec))
+            elif isinstance(kind, str) and kind and kind not in RECORD_TYPES and 0 < i < last:
+                out.extras.append((i + 1, rec))
         prev = claimed
     out.final_head = prev or None
     if out.footer is not None and out.footer["records"] != out.lines - 1:
