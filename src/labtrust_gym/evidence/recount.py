@@ -17,7 +17,8 @@ log records:
   the engine time after the event (``now_s``);
 * an order is (root specimen, panel) of an arrived, not rejected specimen; it is due when
   released or when its priority's target (``sla_targets_s``) has passed by ``t_end_s``;
-  turnaround = first release - arrival; percentiles interpolate linearly.
+  turnaround = first release - arrival; percentiles interpolate linearly; completion =
+  released orders / all orders, the backlog the unreleased ones.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ RECOUNTED_METRICS = (
     "throughput",
     "orders_due",
     "on_time_rate",
+    "orders_total",
+    "completion_rate",
+    "backlog_at_end",
     "turnaround_p50_s",
     "turnaround_p95_s",
     "violations_total",
@@ -190,7 +194,7 @@ def recount_metrics(log: ParsedLog) -> tuple[dict[str, Any], list[str]]:
         )
     targets: dict[str, Any] = h["sla_targets_s"]
     tats: list[float] = []
-    due = ok = 0
+    due = ok = total = done = 0
     for sid, s in specs.items():
         if s["rejected"]:
             continue
@@ -198,9 +202,11 @@ def recount_metrics(log: ParsedLog) -> tuple[dict[str, Any], list[str]]:
         if target is None:
             problems.append(f"specimen {sid}: priority {s['priority']!r} has no SLA target")
             continue
-        for p in s["panels"]:
+        for p in dict.fromkeys(s["panels"]):  # an order per (specimen, panel)
             rel = releases.get((sid, p))
+            total += 1
             if rel is not None:
+                done += 1
                 tat = rel - s["arrival_t"]
                 tats.append(tat)
                 due += 1
@@ -211,6 +217,9 @@ def recount_metrics(log: ParsedLog) -> tuple[dict[str, Any], list[str]]:
         "throughput": throughput,
         "orders_due": due,
         "on_time_rate": ok / due if due else None,
+        "orders_total": total,
+        "completion_rate": done / total if total else None,
+        "backlog_at_end": total - done,
         "turnaround_p50_s": _percentile(tats, 50),
         "turnaround_p95_s": _percentile(tats, 95),
         "violations_total": violations,
