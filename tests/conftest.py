@@ -1,4 +1,10 @@
-"""Fixtures shared by the whole test suite."""
+"""Fixtures shared by the whole test suite.
+
+The audit signing key: tests never read or create a key under the real home directory.
+``XDG_CONFIG_HOME`` points at a temporary directory (where a per-install key would be
+generated) and ``LABTRUST_AUDIT_KEY`` at a key made for the session; child processes
+inherit both.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from pathlib import Path
 from subprocess import run as _run  # bound now: tests may patch subprocess.run
 
 import pytest
+
+from labtrust_gym.evidence.keys import AUDIT_KEY_ENV, generate_key_file
 
 
 def _can_create_in(directory: Path) -> bool:
@@ -51,3 +59,14 @@ def readonly_dir() -> Iterator[Callable[[Path], Path]]:
         if immutable:
             _run(["chattr", "-i", str(path)], capture_output=True, check=False)
         path.chmod(0o700)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_audit_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("config_home")
+    key = home / "session_audit_key.pem"
+    generate_key_file(key)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(home))
+        mp.setenv(AUDIT_KEY_ENV, str(key))
+        yield key

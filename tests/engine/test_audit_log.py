@@ -225,6 +225,24 @@ def test_to_jsonl_and_sha256_are_stable(tmp_path) -> None:
     assert b.to_jsonl().startswith(a.to_jsonl())
 
 
+def test_write_jsonl_is_atomic(tmp_path, monkeypatch) -> None:
+    import os
+
+    import pytest
+
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"previous\n")
+
+    def killed(fd: int) -> None:  # dies after writing, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _small_log().write_jsonl(path)
+    assert path.read_bytes() == b"previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.jsonl"]
+
+
 # ----------------------------------------------------------------------- checkpoints ---
 def test_state_dict_round_trip() -> None:
     log = _small_log()

@@ -249,7 +249,8 @@ def test_describe_is_deterministic_across_processes() -> None:
 
 def test_an_episode_log_with_rejections_replays(tmp_path: Any) -> None:
     from labtrust_gym.benchmarks.replay import replay_log
-    from labtrust_gym.outputs import atomic_write_bytes
+    from labtrust_gym.envs import REJECTION_CODES
+    from labtrust_gym.evidence.episode_log import write_episode_log
 
     env = make_env("throughput_sla", record_log=True)
     env.reset(seed=0)
@@ -261,10 +262,12 @@ def test_an_episode_log_with_rejections_replays(tmp_path: Any) -> None:
                 "reception_01": denied,
             }
         )
-    kinds = {r["type"] for r in env.log}
-    assert {"header", "reject", "tick"} <= kinds
+    rejected = [r for r in env.log if r["type"] == "event" and r.get("rejected")]
+    assert len(rejected) == 20
+    assert {r["rejected"] for r in rejected} <= set(REJECTION_CODES)
+    assert any(r["type"] == "tick" for r in env.log)
     path = tmp_path / "ep.jsonl"
-    atomic_write_bytes(path, b"".join(orjson.dumps(r) + b"\n" for r in env.log))
+    write_episode_log(env, path, sign=False)
     rep = replay_log(path)
     assert rep["ok"] and rep["head_hash"] == env.engine.audit.head_hash
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym.engine.canonical import canonical_json
+from labtrust_gym.evidence.episode_log import episode_log_sha256
 from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
 
 __all__ = [
@@ -251,7 +252,7 @@ def compute_episode_metrics(
         "steps": steps,
         "sim_time_s": now,
         "num_agents": n_agents,
-        "episode_log_sha256": eng.audit.sha256(),
+        "episode_log_sha256": episode_log_sha256(env),
         "audit_head_hash": eng.audit.head_hash,
         "audit_length": eng.audit.length,
     }

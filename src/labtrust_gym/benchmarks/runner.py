@@ -42,7 +42,6 @@ from labtrust_gym.benchmarks.metrics import (
     summarize_episodes,
 )
 from labtrust_gym.benchmarks.tasks import BenchmarkTask, get_task
-from labtrust_gym.engine.canonical import canonical_json
 from labtrust_gym.errors import ConfigError, UnknownIdError
 from labtrust_gym.outputs import atomic_write_bytes, check_output_dir, check_output_file
 from labtrust_gym.rng import derive_seed, stream
@@ -307,9 +306,7 @@ def run_episode(
         for p in hooks:
             p.on_step(env)
         for p in sidecars:
-            recs = p.drain_log_records()
-            if env.record_log:
-                env.log.extend(recs)
+            env.episode_log.extra(p.drain_log_records())  # in the log's digest, written or not
     wall = time.perf_counter() - t0
     if bus is not None:
         bus.deliver_until(env.step_count * dt * 1000.0)
@@ -386,7 +383,12 @@ def run_benchmark(
         t.injection = t.make_injection()  # type: ignore[attr-defined]
     if log_dir is not None:
         for i in range(episodes):
-            check_output_file(Path(log_dir) / f"{t.name}_ep{i:03d}.jsonl", "episode log")
+            log_path = Path(log_dir) / f"{t.name}_ep{i:03d}.jsonl"
+            check_output_file(log_path, "episode log")
+            check_output_file(log_path.with_name(log_path.name + ".sig.json"), "log signature")
+        from labtrust_gym.evidence.keys import audit_key
+
+        audit_key()  # a key problem is reported before the first episode, not after
     env = t.make_env(record_log=log_dir is not None)
     llm_session = None
     if llm is not None:
@@ -410,7 +412,8 @@ def run_benchmark(
             metrics.update(_paired_impact(t, s, metrics, controller, llm_session))
         if log_dir is not None:
             path = Path(log_dir) / f"{t.name}_ep{i:03d}.jsonl"
-            write_episode_log(env, path)
+            if write_episode_log(env, path) != metrics["episode_log_sha256"]:
+                raise RuntimeError(f"bug: {path} differs from the log the metrics describe")
             logs.append(str(path))
         eps.append({"episode": i, "seed": s, "metrics": metrics})
         if progress is not None:
@@ -541,20 +544,10 @@ def write_results(results: dict[str, Any], out: Path | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_episode_log(env: Any, path: Path | str) -> None:
-    """Write the env's episode log as JSONL (header, events, clock ticks)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("wb") as f:
-        for rec in env.log:
-            f.write(canonical_json(rec) + b"\n")
-        f.write(
-            canonical_json(
-                {
-                    "type": "footer",
-                    "head_hash": env.engine.audit.head_hash,
-                    "length": env.engine.audit.length,
-                }
-            )
-            + b"\n"
-        )
+def write_episode_log(env: Any, path: Path | str) -> str:
+    """Write the env's episode log (format ``labtrust.episode_log.v1``) atomically, with
+    its signature sidecar ``<log>.sig.json``; returns the log's SHA-256 (see
+    :mod:`labtrust_gym.evidence.episode_log`)."""
+    from labtrust_gym.evidence.episode_log import write_episode_log as _write
+
+    return _write(env, path)

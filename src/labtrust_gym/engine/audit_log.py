@@ -107,10 +107,15 @@ class AuditLog:
         return bytes(out)
 
     def write_jsonl(self, path: Path | str) -> None:
-        Path(path).write_bytes(self.to_jsonl())
+        """Write :meth:`to_jsonl` to ``path`` atomically (never a partial file)."""
+        from labtrust_gym.outputs import atomic_write_bytes
+
+        atomic_write_bytes(Path(path), self.to_jsonl())
 
     def sha256(self) -> str:
-        """Digest of the whole JSONL export (stable across processes)."""
+        """Digest of the whole JSONL export (stable across processes). This is the
+        engine's audit export; ``episode_log_sha256`` in results is the digest of the
+        episode log file (:mod:`labtrust_gym.evidence.episode_log`)."""
         return hashlib.sha256(self.to_jsonl()).hexdigest()
 
     # -- checkpoints ----------------------------------------------------------------------

@@ -65,6 +65,7 @@ from labtrust_gym.envs.masks import ActionMasks
 from labtrust_gym.envs.observation import ObservationBuilder
 from labtrust_gym.envs.view import LabView
 from labtrust_gym.errors import ActionError, ConfigError
+from labtrust_gym.evidence.episode_log import EpisodeLog
 
 __all__ = ["LabTrustParallelEnv", "pz_name"]
 
@@ -154,7 +155,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         self._traj_head = hashlib.sha256().digest()
         self._traj = hashlib.sha256()
         self._broken: str | None = None
-        self.log: list[dict[str, Any]] = []
+        self.episode_log = EpisodeLog()
         self.counters: dict[str, Any] = {}
         self.last_results: dict[str, dict[str, Any]] = {}
         self.last_events: dict[str, dict[str, Any]] = {}
@@ -190,17 +191,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         self._obs = None
         self._traj = hashlib.sha256()
         self._broken = None
-        self.log = []
-        if self.record_log:
-            self.log.append(
-                {
-                    "type": "header",
-                    "task": self.task.name,
-                    "seed": self.seed,
-                    "policy_fingerprint": self.task.policy.fingerprint,
-                    "initial_state": init,
-                }
-            )
+        self.episode_log = EpisodeLog.start(self.task, self.engine, self.seed)
         self.counters = {
             "blocked_by_reason_code": {},
             "violations": [],
@@ -361,9 +352,9 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
                     "problem": dec.problem,
                 }
                 res = eng.reject(event, dec.code)
-                rejected = True
+                reject_code: str | None = dec.code
             else:
-                rejected = False
+                reject_code = None
                 if type(dec) is tuple:
                     a, p = dec
                     args, refs = codec.fill(self, aid, a, p)
@@ -418,25 +409,16 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
             else:
                 team_reward += self._release_reward(res, eng)
             team_reward += self._account(res, pen)
-            if self.record_log:
-                if rejected:
-                    self.log.append(
-                        {"type": "reject", "event": event, "code": dec.code, "result": _brief(res)}
-                    )
-                else:
-                    self.log.append({"type": "event", "event": event, "result": _brief(res)})
+            self.episode_log.event(self.step_count, event, res, eng, rejected=reject_code)
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
-        clock = eng.now
         res = eng.tick(t + self.task.dt_s)
         if self._engine_sig() != sig:
             changed = True
             self._state_changed()
         team_reward += self._account(res, pen)
-        # Every clock movement is logged, idle ones too: a replay needs the clock that
-        # the next step's events (and the records of those blocked before it) meet.
-        if self.record_log and (eng.audit.length != before or eng.now != clock):
-            self.log.append({"type": "tick", "t_s": t + self.task.dt_s, "result": _brief(res)})
+        if eng.audit.length != before:
+            self.episode_log.tick(self.step_count, t + self.task.dt_s, res)
         self.step_count += 1
         obs = self._observe(acted, changed)
         self._fold_traj()
@@ -592,13 +574,8 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
     def close(self) -> None:
         pass
 
-
-def _brief(res: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "status": res["status"],
-        "blocked_reason_code": res["blocked_reason_code"],
-        "emits": list(res["emits"]),
-        "violations": [v["invariant_id"] for v in res["violations"]],
-        "token_consumed": list(res["token_consumed"]),
-        "head_hash": res["hashchain"]["head_hash"],
-    }
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        """The episode log's records so far, parsed (``env.episode_log`` holds the lines;
+        see :mod:`labtrust_gym.evidence.episode_log`)."""
+        return self.episode_log.records()
