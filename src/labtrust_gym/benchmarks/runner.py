@@ -167,13 +167,20 @@ def run_episode(
     env: Any = None,
     record_log: bool = False,
     injection: Any = None,
+    domain: str | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Run one episode; returns ``(metrics, env)``.
 
     With ``coord_method`` the registered coordination method drives the team (the
     task's other controllers, such as adversaries, keep theirs). ``injection`` (a risk
-    injection id or instance) replaces the task's own (``params.injection``).
+    injection id or instance) replaces the task's own (``params.injection``). ``domain``
+    (default: the lab profile's ``domain_id``, else ``hospital_lab``) is the registered
+    domain whose adapter the env steps (see :mod:`labtrust_gym.domain.dispatch`); it is
+    recorded as the ``domain_id`` metric.
     """
+    from labtrust_gym.domain import resolve_domain_id
+
+    domain_id = resolve_domain_id(domain)
     if controller not in CONTROLLERS:
         raise UnknownIdError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
     method = None
@@ -185,7 +192,7 @@ def run_episode(
         )
     inj = _resolve_injection(task, injection)
     if env is None:
-        env = task.make_env(record_log=record_log)
+        env = make_domain_env(task, domain_id, record_log=record_log)
     env.record_log = record_log
     if hasattr(task, "injection"):
         task.injection = inj  # on_initial_state runs inside env.reset
@@ -282,10 +289,18 @@ def run_episode(
     if inj is not None:
         metrics.update(inj.metrics())
         metrics["injection_id"] = inj.injection_id or None
+    metrics["domain_id"] = domain_id
     if method is not None:
         metrics["coord_method"] = coord_method
         method.on_episode_end(metrics)
     return metrics, env
+
+
+def make_domain_env(task: BenchmarkTask, domain_id: str, *, record_log: bool = False) -> Any:
+    """The task's env over the adapter of domain ``domain_id`` (its factory is called)."""
+    from labtrust_gym.domain import make_domain_adapter
+
+    return task.make_env(record_log=record_log, engine=make_domain_adapter(domain_id, task))
 
 
 def run_benchmark(
@@ -302,12 +317,20 @@ def run_benchmark(
     log_dir: Path | str | None = None,
     out: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    domain: str | None = None,
 ) -> dict[str, Any]:
     """Run a benchmark and return (and optionally write) its results document.
 
     ``injection``: a risk-injection id (``coord_risk``, ``coord_scale``), the same as
-    ``params={"injection": ID}``.
+    ``params={"injection": ID}``. ``domain``: the registered domain to drive (see
+    :func:`run_episode`). The installed plugins are loaded first (strictly), unless
+    ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD`` is set.
     """
+    from labtrust_gym.domain import resolve_domain_id
+    from labtrust_gym.plugins import ensure_plugins_loaded
+
+    ensure_plugins_loaded()
+    domain_id = resolve_domain_id(domain)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if injection is not None:
@@ -324,7 +347,7 @@ def run_benchmark(
     if injection is not None and isinstance(task, BenchmarkTask):
         t.params["injection"] = injection
         t.injection = t.make_injection()  # type: ignore[attr-defined]
-    env = t.make_env(record_log=log_dir is not None)
+    env = make_domain_env(t, domain_id, record_log=log_dir is not None)
     eps: list[dict[str, Any]] = []
     logs: list[str] = []
     for i in range(episodes):
@@ -336,6 +359,7 @@ def run_benchmark(
             coord_method=coord_method,
             env=env,
             record_log=log_dir is not None,
+            domain=domain_id,
         )
         if getattr(t, "paired_baseline", False) and controller == "scripted":
             metrics.update(_paired_impact(t, s, metrics))
@@ -350,6 +374,7 @@ def run_benchmark(
         "schema_version": RESULTS_SCHEMA_VERSION,
         "package_version": __version__,
         "task": t.name,
+        "domain_id": domain_id,
         "controller": controller,
         "coord_method": coord_method,
         "injection": t.injection_id() if hasattr(t, "injection_id") else None,

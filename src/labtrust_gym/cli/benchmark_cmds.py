@@ -43,6 +43,13 @@ def add_parser(sub: Any) -> None:
         "an unknown id lists the known ones)",
     )
     p.add_argument("--log-dir", default=None, help="write replayable episode logs here")
+    p.add_argument(
+        "--domain",
+        default=None,
+        metavar="ID",
+        help="domain adapter the run drives (see 'labtrust plugins list --kind domains'; "
+        "default: the lab profile's domain_id, else hospital_lab)",
+    )
     p.set_defaults(func=_run_benchmark)
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
@@ -108,6 +115,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
         out=args.out,
         progress=prog,
+        domain=args.domain,
     )
     if args.out:
         print(f"wrote {args.out}", file=sys.stderr)

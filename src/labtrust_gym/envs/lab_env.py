@@ -80,12 +80,14 @@ class LabTrustParallelEnv(ParallelEnv):
         action_masks: bool | None = None,
         record_log: bool = False,
         full_rebuild: bool = False,
+        engine: LabEngine | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode {render_mode!r}; use one of {_RENDER_MODES}")
         self.task = task
         self.render_mode = render_mode
-        self.engine = LabEngine(task.policy)
+        # ``engine``: the adapter of the run's domain (labtrust_gym.domain.dispatch).
+        self.engine = engine if engine is not None else LabEngine(task.policy)
         probe = task.get_initial_state(0)
         self.world = compile_world(task.policy, probe.get("effective_policy"))
         self.engine_ids: list[str] = list(task.agent_ids())
@@ -572,6 +574,16 @@ class LabTrustParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+    # The lab ids of the BenchmarkEnv protocol (labtrust_gym.domain.BenchmarkEnv).
+    def get_device_ids(self) -> list[str]:
+        return sorted(self.world.devices)
+
+    def get_zone_ids(self) -> list[str]:
+        return sorted(self.world.zones)
+
+    def get_dt_s(self) -> float:
+        return float(self.task.dt_s)
 
 
 def _brief(res: dict[str, Any]) -> dict[str, Any]:

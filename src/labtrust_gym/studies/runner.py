@@ -40,6 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from labtrust_gym._version import __version__
+from labtrust_gym.studies.cell_files import (
+    CELL_SCHEMA,
+    ERROR_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SCHEMA,
+    RESULTS_FILE,
+    load_cell_doc,
+    read_error,
+)
 from labtrust_gym.studies.cells import Cell, active_profile_record, expand_cells
 from labtrust_gym.studies.executors import ExecutorHandle, open_executor
 from labtrust_gym.studies.spec import StudySpec
@@ -58,11 +67,6 @@ __all__ = [
     "write_json_atomic",
 ]
 
-CELL_SCHEMA = "labtrust.study_cell.v0.1"
-MANIFEST_SCHEMA = "labtrust.study_manifest.v0.1"
-MANIFEST_FILE = "study_manifest.json"
-RESULTS_FILE = "results.json"
-ERROR_FILE = "error.json"
 _TMP_SUFFIX = ".tmp"
 
 
@@ -101,7 +105,7 @@ def _run_benchmark_cell(cell: Cell) -> dict[str, Any]:
 
     with contextlib.ExitStack() as stack:
         if cell.lab_profile:
-            from labtrust_gym.profiles import use_lab_profile
+            from labtrust_gym.extensions import use_lab_profile
 
             stack.enter_context(use_lab_profile(Path(cell.lab_profile["source"])))
         res = run_benchmark(cell.task, **cell.run_kwargs())
@@ -125,37 +129,9 @@ def write_json_atomic(path: Path, doc: Any) -> None:
         raise
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def load_cell_doc(out_dir: Path | str, cell_id: str, fingerprint: str) -> dict[str, Any] | None:
-    """The finished document of a cell in a study directory, or None (missing, failed,
-    or made for a different definition of the cell than ``fingerprint``)."""
-    doc = _read_json(Path(out_dir) / "cells" / cell_id / RESULTS_FILE)
-    if (
-        isinstance(doc, dict)
-        and doc.get("schema_version") == CELL_SCHEMA
-        and doc.get("status") == "ok"
-        and doc.get("fingerprint") == fingerprint
-    ):
-        return doc
-    return None
-
-
 def load_cell_results(out_dir: Path | str, cell: Cell) -> dict[str, Any] | None:
     """The finished document of ``cell`` (see :func:`load_cell_doc`)."""
     return load_cell_doc(out_dir, cell.cell_id, cell.fingerprint)
-
-
-def read_error(out_dir: Path | str, cell_id: str) -> dict[str, Any] | None:
-    """The ``error`` record of a failed cell, or None."""
-    doc = _read_json(Path(out_dir) / "cells" / cell_id / ERROR_FILE)
-    err = doc.get("error") if isinstance(doc, dict) else None
-    return err if isinstance(err, dict) else None
 
 
 def cell_states(out_dir: Path | str, cells: list[Cell]) -> dict[str, str]:

@@ -9,10 +9,8 @@ from labtrust_gym.benchmarks.tasks.insider_key_misuse import InsiderKeyMisuse
 from labtrust_gym.benchmarks.tasks.multi_site_stat import MultiSiteStat
 from labtrust_gym.benchmarks.tasks.qc_cascade import QCCascade
 from labtrust_gym.benchmarks.tasks.reagent_stockout import ReagentStockout
-from labtrust_gym.benchmarks.tasks.registry import register_task
 from labtrust_gym.benchmarks.tasks.stat_insertion import StatInsertion
 from labtrust_gym.benchmarks.tasks.throughput_sla import ThroughputSLA
-from labtrust_gym.registry import BUILTIN_ORIGIN
 
 BUILTIN_TASKS = (
     ThroughputSLA,
@@ -26,6 +24,3 @@ BUILTIN_TASKS = (
     DeviceOutageSurge,
     ReagentStockout,
 )
-
-for _cls in BUILTIN_TASKS:
-    register_task(_cls.name, _cls, origin=BUILTIN_ORIGIN)
