@@ -44,9 +44,10 @@ registries themselves, all eight, are listed by :mod:`labtrust_gym.extensions`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,8 @@ from labtrust_gym.registry import (
     ENV_DISABLE_AUTOLOAD,
     LOADER,
     OVERRIDES,
+    REJECTED,
+    TOLERANT,
     PendingPlugin,
     PluginError,
     queue_plugin,
@@ -73,6 +76,7 @@ __all__ = [
     "autoload_disabled",
     "loaded_plugins",
     "broken_plugins",
+    "tolerant_plugins",
     "plugin_overrides",
     "import_extension_packages",
 ]
@@ -157,6 +161,19 @@ def _entry_points(group: str) -> list[Any]:
     return sorted(eps, key=lambda e: (_norm(_dist_of(e)[0]), e.name, e.value))
 
 
+@contextlib.contextmanager
+def tolerant_plugins() -> Iterator[None]:
+    """Within the block a plugin that fails (to import, or later when its registry first
+    takes it) is recorded in :func:`broken_plugins` instead of raising: for the commands
+    that show what is wrong (``plugins list``, ``validate-policy``)."""
+    before = TOLERANT[0]
+    TOLERANT[0] = True
+    try:
+        yield
+    finally:
+        TOLERANT[0] = before
+
+
 def load_plugins(
     *, modules: Iterable[str] | None = None, strict: bool = True
 ) -> list[dict[str, Any]]:
@@ -186,7 +203,7 @@ def load_plugins(
                 try:
                     _load_one(group, ep)
                 except PluginError as exc:
-                    if strict:
+                    if strict and not TOLERANT[0]:
                         raise
                     dist, version = _dist_of(ep)
                     key = (group, ep.name, _norm(dist))
@@ -208,6 +225,8 @@ def ensure_plugins_loaded() -> None:
     broken by a tolerant load raises its :class:`PluginError` here: runs stay strict."""
     if _STATE.loading or autoload_disabled():
         return
+    if REJECTED and not TOLERANT[0]:
+        raise REJECTED[0][1]
     if _STATE.errors or not LOADER.complete:
         load_plugins()  # retries the broken ones: raises their PluginError
 
@@ -223,8 +242,17 @@ def loaded_plugins() -> list[dict[str, Any]]:
 
 
 def broken_plugins() -> list[dict[str, Any]]:
-    """The entry points a tolerant load could not load: the record plus ``error``."""
-    return [dict(r) for r in _STATE.broken.values()]
+    """The entry points a tolerant load could not load or register: the record (as far
+    as known) plus ``error``."""
+    out = [dict(r) for r in _STATE.broken.values()]
+    for p, exc in REJECTED:
+        rec = next(
+            (dict(r) for r in _STATE.records.values() if r["group"] == p.group
+             and r["name"] == p.ident),
+            {"group": p.group, "kind": ENTRY_POINT_GROUPS.get(p.group), "name": p.ident},
+        )
+        out.append({**rec, "error": str(exc)})
+    return out
 
 
 def plugin_overrides() -> list[dict[str, str]]:
@@ -303,3 +331,4 @@ def _reset_for_tests() -> None:
     _STATE.loading = False
     LOADER.complete = False
     registry._PENDING.clear()
+    registry.REJECTED.clear()

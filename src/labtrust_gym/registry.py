@@ -103,6 +103,10 @@ class PendingPlugin:
 
 _PENDING: dict[str, list[PendingPlugin]] = {}
 _BY_GROUP: dict[str, Registry[Any]] = {}
+#: While ``TOLERANT[0]`` (see :func:`labtrust_gym.plugins.tolerant_plugins`), a queued
+#: plugin that its registry rejects is recorded here instead of raising.
+TOLERANT = [False]
+REJECTED: list[tuple[PendingPlugin, PluginError]] = []
 
 
 class _LoaderState:
@@ -252,7 +256,12 @@ class Registry(Generic[T]):
         if self.group is not None and not _BUILDING and _PENDING.get(self.group):
             queue = _PENDING[self.group]
             while queue:
-                _apply(self, queue[0])  # raises (and stays queued) until fixed
+                try:
+                    _apply(self, queue[0])  # raises (and stays queued) until fixed
+                except PluginError as exc:
+                    if not TOLERANT[0]:
+                        raise
+                    REJECTED.append((queue[0], exc))
                 queue.pop(0)
 
     def register(

@@ -13,7 +13,8 @@ a lab profile (:func:`labtrust_gym.extensions.apply_lab_profile`) to the command
 ``LABTRUST_PROFILE``.
 
 How a command loads plugins is its ``plugin_mode`` default: ``strict`` (every command
-that runs something: a broken plugin is an error, exit 2), ``tolerant`` (``plugins list``,
+that runs something: a plugin that cannot be imported is an error, exit 2, and one that a
+registry the command uses rejects too), ``tolerant`` (``plugins list``,
 ``validate-policy``: a broken plugin is shown with its error and the command goes on) or
 ``none`` (``artifacts``). ``--version`` and ``--help`` load no plugins and import no
 command's dependencies: ``--version`` does not even build the parser.
@@ -128,17 +129,30 @@ def _version_only(argv: Sequence[str]) -> bool:
     return False
 
 
-def _load_plugins(mode: str) -> None:
-    """Load the installed plugins as the command's ``plugin_mode`` says."""
-    from labtrust_gym.plugins import autoload_disabled, broken_plugins
+def _run(args: argparse.Namespace, profile_id: str | None, stack: contextlib.ExitStack) -> int:
+    """Load the installed plugins as the command's ``plugin_mode`` says, apply the lab
+    profile, run the command."""
+    from labtrust_gym.extensions import use_lab_profile
+    from labtrust_gym.plugins import (
+        autoload_disabled,
+        broken_plugins,
+        load_plugins,
+        tolerant_plugins,
+    )
 
-    if mode == "none" or autoload_disabled():
-        return
-    from labtrust_gym.extensions import load_all_plugins
-
-    load_all_plugins(strict=mode != "tolerant")
-    for rec in broken_plugins():
-        print(f"labtrust: warning: {rec['error']}", file=sys.stderr)
+    mode = getattr(args, "plugin_mode", "strict")
+    if mode == "tolerant":
+        stack.enter_context(tolerant_plugins())
+    if mode != "none" and not autoload_disabled():
+        load_plugins(strict=mode != "tolerant")
+    if profile_id:
+        stack.enter_context(use_lab_profile(profile_id))
+        stack.enter_context(_profile_env(profile_id))
+    rc: int = args.func(args)
+    if mode == "tolerant":
+        for rec in broken_plugins():
+            print(f"labtrust: warning: {rec['error']}", file=sys.stderr)
+    return rc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,19 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile_id = args.lab_profile or os.environ.get("LABTRUST_PROFILE") or None
     try:
         from labtrust_gym.artifacts import ArtifactShadowWarning
-        from labtrust_gym.extensions import use_lab_profile
         from labtrust_gym.profiles import ProfilePathWarning
 
         with warnings.catch_warnings(), contextlib.ExitStack() as stack:
             for category in (ProfilePathWarning, ArtifactShadowWarning):
                 warnings.simplefilter("always", category)
             warnings.showwarning = _show_warning
-            _load_plugins(getattr(args, "plugin_mode", "strict"))
-            if profile_id:
-                stack.enter_context(use_lab_profile(profile_id))
-                stack.enter_context(_profile_env(profile_id))
-            rc: int = args.func(args)
-        return rc
+            return _run(args, profile_id, stack)
     except LabTrustError as exc:
         print(f"labtrust: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -28,9 +28,9 @@ def invariant_handler_problems(doc: Any, source: str) -> list[tuple[str, str, st
         if not isinstance(inv, Mapping):
             continue
         lt = inv.get("logic_template")
-        params = lt.get("parameters") if isinstance(lt, Mapping) else None
-        if not isinstance(params, Mapping):
+        if not isinstance(lt, Mapping) or not isinstance(lt.get("parameters"), Mapping):
             continue  # the schema check reports it
+        params = lt["parameters"]
         key = f"{lt.get('type')}.{params.get('check')}"
         if key in HANDLERS:
             continue

@@ -40,12 +40,16 @@ class CrossChecker(LayoutChecks, LabChecks, AccessChecks):
 
 
 def validate_documents(
-    policy_dir: Path, docs: Mapping[str, Any], sources: Mapping[str, str]
+    policy_dir: Path,
+    docs: Mapping[str, Any],
+    sources: Mapping[str, str],
+    digests: Mapping[str, str] | None = None,
 ) -> list[Problem]:
     """Schema-validate each document of :data:`POLICY_FILES` present in ``docs``, then
     cross-check them. ``docs`` maps logical names to parsed documents (names absent from
     ``docs`` are skipped: a missing file is reported by whoever tried to read it);
-    ``sources`` maps logical names to the file names used in the problems.
+    ``sources`` maps logical names to the file names used in the problems; ``digests``
+    (logical name -> digest of the bytes parsed) lets clean schema verdicts be cached.
     """
     policy_dir = Path(policy_dir)
     plain = {k: _plain(v) for k, v in docs.items()}
@@ -54,7 +58,8 @@ def validate_documents(
         if name not in plain:
             continue
         source = sources.get(name, str(policy_dir / rel))
-        problems.extend(schema_check(policy_dir, rel, source, plain[name]))
+        digest = (digests or {}).get(name)
+        problems.extend(schema_check(policy_dir, rel, source, plain[name], digest=digest))
     problems.extend(CrossChecker(plain, sources).run())
     return problems
 

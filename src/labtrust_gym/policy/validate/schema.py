@@ -133,10 +133,37 @@ def _inline_local_refs(node: Any, defs: Mapping[str, Any], stack: tuple[str, ...
     return node
 
 
+def _verdict_key(schema_file: Path, digest: str) -> str | None:
+    """Cache key of "this document (by the digest of its bytes) passed this schema"."""
+    try:
+        schema_bytes = schema_file.read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256(f"schemacheck|{cache.code_digest()}|{digest}|".encode())
+    h.update(hashlib.sha256(schema_bytes).digest())
+    return h.hexdigest()
+
+
 def schema_check(
-    policy_dir: Path, rel: str, source: str, doc: Any, *, schema: str | None = None
+    policy_dir: Path,
+    rel: str,
+    source: str,
+    doc: Any,
+    *,
+    schema: str | None = None,
+    digest: str | None = None,
 ) -> list[Problem]:
-    validator = _validator_for(policy_dir / (schema or schema_path_for(rel)))
+    """Check ``doc`` against its schema (``schema``, else the one named after ``rel``).
+
+    ``digest`` (the SHA-256 of the bytes ``doc`` was parsed from, overlays included) lets
+    a clean verdict be kept in the compiled-policy cache: the same bytes under the same
+    schema and code are not checked again.
+    """
+    schema_file = policy_dir / (schema or schema_path_for(rel))
+    key = _verdict_key(schema_file, digest) if digest and doc is not None else None
+    if key is not None and cache.has_marker("schemacheck", key):
+        return []
+    validator = _validator_for(schema_file)
     if isinstance(validator, str):
         return [(source, "", validator)]
     if doc is None:
@@ -151,6 +178,8 @@ def schema_check(
     for err in validator.iter_errors(doc):
         for path, msg in _describe(err):
             out.append((source, path, msg))
+    if not out and key is not None:
+        cache.put_marker("schemacheck", key)
     return out
 
 

@@ -17,7 +17,7 @@ from labtrust_gym.policy.partners import partner_overlay_dir
 from labtrust_gym.policy.validate._common import Problem
 from labtrust_gym.policy.validate.documents import validate_documents
 from labtrust_gym.policy.validate.schema import schema_allows_nonfinite, schema_check
-from labtrust_gym.policy.yaml_io import load_yaml
+from labtrust_gym.policy.yaml_io import load_yaml_digest
 
 __all__ = ["KIND_SCHEMAS", "PolicyCheck", "check_policy_dir", "validate_policy_dir"]
 
@@ -65,6 +65,7 @@ def check_policy_dir(
     files: list[str] = []
     docs: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    digests: dict[str, str] = {}
     for name, rel in POLICY_FILES.items():
         path = pdir / rel
         if not path.is_file():
@@ -78,21 +79,23 @@ def check_policy_dir(
             )
             continue
         files.append(str(path))
-        doc, problem = _read(path, pdir, schema_path_for(rel))
+        (doc, digest), problem = _read(path, pdir, schema_path_for(rel))
         if problem is not None:
             problems.append(problem)
             continue
         source = str(path)
         if overlay_dir is not None and (overlay_dir / rel).is_file():
             files.append(str(overlay_dir / rel))
-            over, problem = _read(overlay_dir / rel, pdir, schema_path_for(rel))
+            (over, over_digest), problem = _read(overlay_dir / rel, pdir, schema_path_for(rel))
             if problem is not None:
                 problems.append(problem)
                 continue
             doc = merge_overlay(doc, over)
             source += f" + {overlay_dir / rel}"
+            digest += "+" + over_digest
         docs[name] = doc
         sources[name] = source
+        digests[name] = digest
     for name, rel in COORDINATION_FILES.items():
         if not (pdir / rel).is_file():
             problems.append(
@@ -105,35 +108,36 @@ def check_policy_dir(
             )
     if overlay_dir is not None:
         problems.extend(_stray_overlay_files(overlay_dir))
-    problems.extend(validate_documents(pdir, docs, sources))
+    problems.extend(validate_documents(pdir, docs, sources, digests))
     for path, schema in _extra_documents(pdir):
         files.append(str(path))
-        doc, problem = _read(path, pdir, schema)
+        (doc, digest), problem = _read(path, pdir, schema)
         if problem is not None:
             problems.append(problem)
             continue
-        problems.extend(schema_check(pdir, "", str(path), doc, schema=schema))
+        problems.extend(schema_check(pdir, "", str(path), doc, schema=schema, digest=digest))
     return PolicyCheck(problems, files, docs, sources)
 
 
 def _read(
     path: Path, pdir: Path | None = None, schema: str | None = None
-) -> tuple[Any, Problem | None]:
-    """Parse one YAML file with :func:`~labtrust_gym.policy.yaml_io.load_yaml`; a failure
-    becomes a problem triple naming the key path. Non-finite numbers are read only when
-    the file's schema opts in (``x-allow-nonfinite``); the schema then decides per place.
+) -> tuple[tuple[Any, str], Problem | None]:
+    """``((document, digest of its bytes), None)``, or a problem triple naming the key
+    path when the file cannot be read (see :func:`~labtrust_gym.policy.yaml_io.load_yaml`).
+    Non-finite numbers are read only when the file's schema opts in
+    (``x-allow-nonfinite``); the schema then decides per place.
     """
     allow = pdir is not None and schema is not None and schema_allows_nonfinite(pdir / schema)
     try:
-        return load_yaml(path, allow_nonfinite=allow), None
+        return load_yaml_digest(path, allow_nonfinite=allow), None
     except PolicyFileError as exc:
-        return None, (str(path), exc.key_path, exc.located_without_key())
+        return (None, ""), (str(path), exc.key_path, exc.located_without_key())
     except PolicyError as exc:
         msg = str(exc)
         prefix = f"{path}:"
         if msg.startswith(prefix):
             msg = msg[len(prefix) :].strip()
-        return None, (str(path), "", msg)
+        return (None, ""), (str(path), "", msg)
 
 
 def _stray_overlay_files(overlay_dir: Path) -> list[Problem]:
