@@ -40,14 +40,10 @@ always come from the base policy directory (:func:`labtrust_gym.config.get_polic
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import os
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from labtrust_gym.envvars import env_flag
 from labtrust_gym.errors import ConfigError, UnknownIdError
@@ -86,7 +82,8 @@ ENV_ALLOW_ROOT_OVERRIDE = "LABTRUST_ALLOW_ROOT_OVERRIDE"
 
 
 class ArtifactCollisionError(ConfigError):
-    """One artifact is defined in more than one root; ``paths`` lists every definition."""
+    """One artifact is defined differently in more than one root (with extra roots
+    configured); ``paths`` lists every definition."""
 
     def __init__(self, kind: str, name: str, paths: list[str]) -> None:
         self.kind = kind
@@ -103,11 +100,10 @@ class ArtifactCollisionError(ConfigError):
 
 
 class ArtifactShadowWarning(UserWarning):
-    """With LABTRUST_ALLOW_ROOT_OVERRIDE=1, an artifact of an earlier root hides others."""
+    """An artifact of an earlier root hides different definitions in later roots."""
 
 
-@dataclass(frozen=True)
-class ArtifactKind:
+class ArtifactKind(NamedTuple):
     """A kind of policy artifact and its layout under ``<root>/policy``.
 
     ``form`` is ``"file"`` (one file per artifact: ``<subdir>/<name><suffix>``), ``"dir"``
@@ -162,8 +158,7 @@ ARTIFACT_KINDS: Mapping[str, ArtifactKind] = {
 }
 
 
-@dataclass(frozen=True)
-class ArtifactCandidate:
+class ArtifactCandidate(NamedTuple):
     """One definition of an artifact in one root."""
 
     kind: str
@@ -240,6 +235,8 @@ def find_artifact(
 
 def _content(c: ArtifactCandidate) -> Any:
     """What two definitions are compared by: file bytes, a directory tree, an entry."""
+    import hashlib
+
     k = artifact_kind(c.kind)
     if k.form == "entries":
         return ("entry", _entries_of(c.path, k).get(c.name))
@@ -263,6 +260,8 @@ def _pick(kind: str, name: str, cands: list[ArtifactCandidate]) -> ArtifactCandi
     paths = [str(c.path) for c in cands]
     if extra_roots_configured() and not allow_root_override():
         raise ArtifactCollisionError(kind, name, paths)
+    import warnings
+
     why = (
         f"because {ENV_ALLOW_ROOT_OVERRIDE}=1"
         if extra_roots_configured()
@@ -373,6 +372,8 @@ def _entries_of(path: Path, k: ArtifactKind) -> dict[str, Any]:
 def load_entries(kind: str, policy_root: Path | str | None = None) -> dict[str, Any]:
     """The merged entries of an ``entries`` kind (scale presets, catalogue entries) of
     every root; an id defined in more than one root follows the collision rules."""
+    import copy
+
     k = artifact_kind(kind)
     if k.form != "entries":
         raise ConfigError(f"artifact kind {kind!r} is not made of entries")
@@ -389,7 +390,7 @@ def load_entries(kind: str, policy_root: Path | str | None = None) -> dict[str, 
     by_path = {str(path): entries for _, path, entries in per_root}
     for name in sorted(names):
         chosen = _pick(kind, name, names[name])
-        merged[name] = copy.deepcopy(by_path[str(chosen.path)][name])
+        merged[name] = copy.deepcopy(by_path[str(chosen.path)][name])  # callers may mutate
     return merged
 
 

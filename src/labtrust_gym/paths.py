@@ -23,8 +23,8 @@ call.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from labtrust_gym.errors import ConfigError, PolicyError
 
@@ -131,8 +131,7 @@ def get_policy_dir(policy_root: Path | str | None = None) -> Path:
     )
 
 
-@dataclass(frozen=True)
-class ArtifactRoot:
+class ArtifactRoot(NamedTuple):
     """One search root: where it came from (``label``) and its policy directory."""
 
     label: str

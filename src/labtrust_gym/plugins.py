@@ -154,11 +154,18 @@ def _load_one(group: str, ep: Any) -> None:
     _STATE.broken.pop(key, None)
 
 
-def _entry_points(group: str) -> list[Any]:
+def _scan() -> dict[str, list[Any]]:
+    """Every installed entry point of the groups, in one pass over the distributions
+    (``entry_points(group=...)`` per group would read every distribution eight times)."""
     import importlib.metadata as md
 
-    eps = list(md.entry_points(group=group))
-    return sorted(eps, key=lambda e: (_norm(_dist_of(e)[0]), e.name, e.value))
+    everything = md.entry_points()  # one scan; select() filters it
+    return {
+        g: sorted(
+            everything.select(group=g), key=lambda e: (_norm(_dist_of(e)[0]), e.name, e.value)
+        )
+        for g in ENTRY_POINT_GROUPS
+    }
 
 
 @contextlib.contextmanager
@@ -194,8 +201,9 @@ def load_plugins(
     was_loading = _STATE.loading
     _STATE.loading = True
     try:
+        scanned = _scan()
         for group in ENTRY_POINT_GROUPS:
-            for ep in _entry_points(group):
+            for ep in scanned[group]:
                 if only is not None and not any(
                     ep.module == m or ep.module.startswith(m + ".") for m in only
                 ):
@@ -247,8 +255,11 @@ def broken_plugins() -> list[dict[str, Any]]:
     out = [dict(r) for r in _STATE.broken.values()]
     for p, exc in REJECTED:
         rec = next(
-            (dict(r) for r in _STATE.records.values() if r["group"] == p.group
-             and r["name"] == p.ident),
+            (
+                dict(r)
+                for r in _STATE.records.values()
+                if r["group"] == p.group and r["name"] == p.ident
+            ),
             {"group": p.group, "kind": ENTRY_POINT_GROUPS.get(p.group), "name": p.ident},
         )
         out.append({**rec, "error": str(exc)})
@@ -308,8 +319,9 @@ def _package_dist(package: str) -> tuple[str | None, str | None]:
     import importlib.metadata as md
 
     top = package.split(".")[0]
+    everything = md.entry_points()
     for group in ENTRY_POINT_GROUPS:
-        for ep in md.entry_points(group=group):
+        for ep in everything.select(group=group):
             if ep.module.split(".")[0] == top and getattr(ep, "dist", None) is not None:
                 return _dist_of(ep)
     names = md.packages_distributions().get(top) or []

@@ -200,9 +200,7 @@ def _schema_problems(doc: Any, source: Path) -> list[str]:
         schema = json.loads(schema_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{schema_path}: lab profile schema unreadable ({exc})") from None
-    errors = sorted(
-        PolicyValidator(schema).iter_errors(doc), key=lambda e: list(e.absolute_path)
-    )
+    errors = sorted(PolicyValidator(schema).iter_errors(doc), key=lambda e: list(e.absolute_path))
     return [f"{format_path(e.absolute_path) or '<root>'}: {e.message}" for e in errors]
 
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from labtrust_gym.errors import RegistryError, UnknownIdError
 
@@ -89,8 +88,7 @@ class PluginError(RegistryError):
     """A plugin failed to import, has the wrong shape, or clashes with a registered id."""
 
 
-@dataclass(frozen=True)
-class PendingPlugin:
+class PendingPlugin(NamedTuple):
     """A loaded plugin object waiting for its registry (see :func:`queue_plugin`)."""
 
     group: str

@@ -22,17 +22,21 @@ command's dependencies: ``--version`` does not even build the parser.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import os
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtrust_gym._version import __version__
 from labtrust_gym.errors import LabTrustError
+
+if TYPE_CHECKING:
+    import argparse
+
+# Nothing heavier than the above is imported at module level: ``labtrust --version``
+# answers from here, ``--help`` imports argparse and the command modules only (which import
+# no numpy, jsonschema or yaml when they build their parsers).
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE"]
 
@@ -53,6 +57,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="labtrust",
         description="LabTrust-Gym: multi-agent hospital-lab environment and benchmarks.",
@@ -166,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     profile_id = args.lab_profile or os.environ.get("LABTRUST_PROFILE") or None
+    import warnings
+
     try:
         from labtrust_gym.artifacts import ArtifactShadowWarning
         from labtrust_gym.profiles import ProfilePathWarning

@@ -25,9 +25,7 @@ __all__ = ["LabTrustEnvAdapter", "BenchmarkEnv"]
 class LabTrustEnvAdapter(Protocol):
     """A domain's engine: reset to an initial state, step one event, query state."""
 
-    def reset(
-        self, initial_state: Mapping[str, Any] | None = None, seed: int = 0
-    ) -> Any: ...
+    def reset(self, initial_state: Mapping[str, Any] | None = None, seed: int = 0) -> Any: ...
 
     def step(self, event: Any) -> Mapping[str, Any]: ...
 

@@ -166,8 +166,9 @@ def put_json(kind: str, key: str, doc: Any) -> bool:
     payload = orjson.dumps(doc)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload,
-                           fsync=False)
+        atomic_write_bytes(
+            path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload, fsync=False
+        )
     except (OSError, ConfigError):
         return False  # a read-only or full cache only costs the speed-up
     return True

@@ -153,8 +153,9 @@ def _children(node: Any, constructor: Any) -> Iterator[tuple[str | int, Any]]:
             yield label, v
 
 
-def _check_nodes(root: Any, source: str, constructor: Any, allow_nonfinite: bool,
-                 limits: YamlLimits) -> None:
+def _check_nodes(
+    root: Any, source: str, constructor: Any, allow_nonfinite: bool, limits: YamlLimits
+) -> None:
     """Duplicate keys, non-finite floats, expanded size, depth, recursive aliases."""
     import yaml
 
@@ -342,9 +343,7 @@ def load_yaml(path: Path | str, *, allow_nonfinite: bool | None = None) -> Any:
     return load_yaml_digest(path, allow_nonfinite=allow_nonfinite)[0]
 
 
-def load_yaml_digest(
-    path: Path | str, *, allow_nonfinite: bool | None = None
-) -> tuple[Any, str]:
+def load_yaml_digest(path: Path | str, *, allow_nonfinite: bool | None = None) -> tuple[Any, str]:
     """:func:`load_yaml` and the SHA-256 (hex) of the very bytes that were parsed."""
     from labtrust_gym.policy import cache
 

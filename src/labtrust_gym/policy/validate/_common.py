@@ -43,7 +43,6 @@ def raise_for_problems(problems: Sequence[Problem]) -> None:
         raise PolicyValidationError(list(problems))
 
 
-
 def format_path(parts: Iterable[str | int]) -> str:
     """``["zones", 3, "site_id"]`` -> ``zones[3].site_id``."""
     out = ""
@@ -69,8 +68,6 @@ def _plain(doc: Any) -> Any:
     if isinstance(doc, tuple):
         return thaw(doc)
     return doc
-
-
 
 
 def _known(names: Iterable[Any], limit: int = 15) -> str:
@@ -117,4 +114,3 @@ def _strings(value: Any) -> Iterator[tuple[int, str]]:
         for i, x in enumerate(value):
             if isinstance(x, str):
                 yield i, x
-

@@ -42,7 +42,6 @@ class CheckerBase:
     def rel(self, name: str) -> str:
         return POLICY_FILES.get(name, name)
 
-
     def _index(self) -> None:
         """Id -> entry maps; ``None`` when the defining document is absent."""
         zl = self.doc("zone_layout")
@@ -112,7 +111,6 @@ class CheckerBase:
             f"{self.rel('reason_code_registry')}; register it there or fix the code",
         )
 
-
     def _not_action(self, name: str, path: list[str | int], value: str, who: str) -> None:
         self.add(
             name,
@@ -120,4 +118,3 @@ class CheckerBase:
             f"{who} lists {value!r} which is not an engine action type "
             f"(known: {_known(self.actions, limit=40)}); fix the name",
         )
-

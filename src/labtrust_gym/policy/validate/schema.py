@@ -65,6 +65,7 @@ def PolicyValidator(schema: Any) -> Any:  # noqa: N802 - used like the validator
         _CLASS.append(validators.extend(Draft202012Validator, {"type": _type}))
     return _CLASS[0](schema)
 
+
 _VALIDATORS: dict[str, Any] = {}
 
 
@@ -259,8 +260,11 @@ def _describe(err: ValidationError) -> list[tuple[str, str]]:
             f"non-finite number {inst!r} is not allowed here; write a finite number (a "
             "large bound such as 1e9 if 'unlimited' is meant)"
         )
-    elif kw == "type" and isinstance(inst, int) and not isinstance(inst, bool) and (
-        abs(inst) > MAX_SAFE_INTEGER
+    elif (
+        kw == "type"
+        and isinstance(inst, int)
+        and not isinstance(inst, bool)
+        and (abs(inst) > MAX_SAFE_INTEGER)
     ):
         msg = (
             f"integer {inst} is too large (beyond 2**53, it cannot be stored exactly); "
@@ -330,4 +334,3 @@ def _duplicates(items: Iterable[Any]) -> list[Any]:
             dups.append(item)
         seen.append(item)
     return dups
-

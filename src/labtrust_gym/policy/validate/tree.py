@@ -174,4 +174,3 @@ def _extra_documents(pdir: Path) -> list[tuple[Path, str]]:
         if (pdir / schema).is_file():
             out.append((path, schema))
     return out
-
