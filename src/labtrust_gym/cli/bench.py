@@ -14,9 +14,17 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes", "coord"],
+        choices=["engine", "env", "episodes", "coord", "startup"],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
-        "scripted episode per task; coord: coordination methods per scale preset",
+        "scripted episode per task; coord: coordination methods per scale preset; "
+        "startup: whole-process time of --version, --help and a one-episode run",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        default=None,
+        help="start-up case(s) for 'startup' (python, version, help, episode, episode_cold, "
+        "breakdown; default all)",
     )
     p.add_argument(
         "--method",
@@ -36,7 +44,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--task", action="append", default=None, help="task(s) for 'episodes'")
     p.add_argument("--rounds", type=int, default=40, help="workload size (specimen rounds)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repetitions (default: 3 for 'engine', 5 for 'startup', medians reported)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(func=_run)
 
@@ -44,6 +57,8 @@ def add_parser(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.target == "coord":
         return _coord(args)
+    if args.target == "startup":
+        return _startup(args)
     if args.target == "env":
         from labtrust_gym.bench.env_bench import (
             ENV_SCALES,
@@ -87,13 +102,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from labtrust_gym.bench.engine_bench import run_engine_bench
 
-    res = run_engine_bench(args.rounds, args.seed, args.repeats)
+    repeats = args.repeats or 3
+    res = run_engine_bench(args.rounds, args.seed, repeats)
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         print()
     else:
         print(
-            f"engine: {res['events']} events, best of {args.repeats}: {res['best_wall_s']} s "
+            f"engine: {res['events']} events, best of {repeats}: {res['best_wall_s']} s "
             f"-> {res['events_per_s']:,} events/s ({res['us_per_event']} us/event)"
         )
         print(
@@ -142,4 +158,31 @@ def _coord(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()
+    return 0
+
+
+def _startup(args: argparse.Namespace) -> int:
+    from labtrust_gym.bench.startup_bench import bench_startup
+
+    rows = bench_startup(args.repeats or 5, args.case)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    for r in rows:
+        target = ""
+        if r["target_s"] is not None:
+            target = f"  target {r['target_s']} s: {'met' if r['meets_target'] else 'NOT met'}"
+        extra = ""
+        if r["case"] == "breakdown":
+            extra = (
+                f"  (cpu: import {r['import_s']} s, first run {r['first_run_s']} s, "
+                f"second run {r['second_run_s']} s)"
+            )
+        print(
+            f"{r['case']:<13} wall median {r['wall_median_s']:.3f} s (min {r['wall_min_s']:.3f})"
+            f"  cpu {r['cpu_median_s']:.3f} s  x{r['runs']}{target}{extra}"
+        )
+    if rows:
+        print(f"load average (1 min): {rows[0]['load_average_1m']}")
     return 0
