@@ -48,13 +48,17 @@ _FORMAT = "1"
 _DIR_MEMO: dict[tuple[str, ...], Path] = {}
 
 
-def _configured_dir() -> Path:
+def _configured_dir() -> Path | None:
     explicit = os.environ.get(ENV_CACHE_DIR, "").strip()
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "labtrust-gym"
+    if xdg and Path(xdg).is_absolute():  # the XDG spec ignores a relative value
+        return Path(xdg) / "labtrust-gym"
+    try:
+        return Path.home() / ".cache" / "labtrust-gym"
+    except RuntimeError:  # no home directory: no cache (set LABTRUST_CACHE_DIR for one)
+        return None
 
 
 def cache_dir() -> Path | None:
@@ -72,7 +76,10 @@ def cache_dir() -> Path | None:
         return hit
     from labtrust_gym.paths import search_roots
 
-    d = _configured_dir() / f"policy-cache-v{_FORMAT}"
+    base = _configured_dir()
+    if base is None:
+        return None
+    d = base / f"policy-cache-v{_FORMAT}"
     real = Path(os.path.realpath(d))
     for root in search_roots():
         if real.is_relative_to(root.real):
