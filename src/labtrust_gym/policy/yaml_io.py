@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,124 +137,170 @@ def _join(path: str, part: str | int) -> str:
     return f"{path}.{part}" if path else part
 
 
-def _children(node: Any, constructor: Any) -> Iterator[tuple[str | int, Any]]:
+def _find_path(root: Any, target: Any, constructor: Any) -> str:
+    """The key path of ``target`` (its first place in a walk from ``root``); only called
+    to word an error, so a plain search is fine."""
     import yaml
 
-    if isinstance(node, yaml.SequenceNode):
-        yield from enumerate(node.value)
-    elif isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            label: str | int
-            if isinstance(k, yaml.ScalarNode):
-                label = _key_label(k.value if k.tag == _MERGE else constructor.construct_object(k))
-            else:
-                label = "<complex key>"
-            yield label, v
-
-
-def _check_nodes(
-    root: Any, source: str, constructor: Any, allow_nonfinite: bool, limits: YamlLimits
-) -> None:
-    """Duplicate keys, non-finite floats, expanded size, depth, recursive aliases."""
-    import yaml
-
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    first_path: dict[int, str] = {}
-    on_stack: set[int] = set()
-    # Iterative post-order walk over unique nodes (aliases share nodes).
-    stack: list[tuple[Any, str, bool]] = [(root, "", False)]
+    seen: set[int] = set()
+    stack: list[tuple[Any, str]] = [(root, "")]
     while stack:
-        node, path, done = stack.pop()
-        nid = id(node)
-        if done:
-            on_stack.discard(nid)
-            kids = [c for _, c in _children(node, constructor)]
-            size[nid] = 1 + sum(size[id(c)] for c in kids)
-            depth[nid] = 1 + max((depth[id(c)] for c in kids), default=0)
-            mark = node.start_mark
-            if size[nid] > limits.max_nodes:
-                raise PolicyFileError(
-                    source,
-                    f"expands to {size[nid]:,} nodes with its aliases, over the "
-                    f"{limits.max_nodes:,} limit (an alias bomb?); remove the nested "
-                    f"aliases (or raise {ENV_MAX_NODES})",
-                    key_path=path,
-                    line=mark.line + 1,
-                    column=mark.column + 1,
-                )
-            if depth[nid] > limits.max_depth:
-                raise PolicyFileError(
-                    source,
-                    f"nests {depth[nid]} levels deep, over the limit of {limits.max_depth}; "
-                    "flatten the structure",
-                    key_path=path,
-                    line=mark.line + 1,
-                    column=mark.column + 1,
-                )
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in seen:
             continue
-        if nid in size:
-            continue
-        if nid in on_stack:
-            mark = node.start_mark
-            raise PolicyFileError(
-                source,
-                f"recursive alias: this node contains itself (first at "
-                f"{first_path.get(nid) or '<root>'}); policy data must be a tree",
-                key_path=path,
-                line=mark.line + 1,
-                column=mark.column + 1,
-            )
-        first_path[nid] = path
-        on_stack.add(nid)
-        stack.append((node, path, True))
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            _check_mapping(node, path, source, constructor)
-        elif isinstance(node, yaml.ScalarNode) and node.tag == _FLOAT and not allow_nonfinite:
-            value = constructor.construct_object(node)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise PolicyFileError(
-                    source,
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    raw = k.value if k.tag == _MERGE else constructor.construct_object(k)
+                    label = _key_label(raw)
+                else:
+                    label = "<complex key>"
+                stack.append((v, _join(path, label)))
+                if k is target:
+                    return path
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, _join(path, n)) for n, v in enumerate(node.value))
+    return ""
+
+
+def _error(loader: Any, node: Any, problem: str, key: str | None = None) -> PolicyFileError:
+    path = _find_path(loader.policy_root_node, node, loader)
+    if key is not None:
+        path = _join(path, key)
+    mark = node.start_mark
+    return PolicyFileError(
+        loader.policy_source, problem, key_path=path, line=mark.line + 1, column=mark.column + 1
+    )
+
+
+_LOADERS: dict[bool, Any] = {}
+
+
+def _loader_class(allow_nonfinite: bool) -> Any:
+    """PyYAML's safe loader (libyaml's parser when installed) refusing duplicate keys and,
+    unless allowed, non-finite numbers, as it builds the objects (no extra pass)."""
+    hit = _LOADERS.get(allow_nonfinite)
+    if hit is not None:
+        return hit
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+    class PolicyLoader(base):  # type: ignore[misc,valid-type]  # a PyYAML loader class
+        policy_source = ""
+        policy_root_node: Any = None
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[Any, int] = {}
+                for k, _ in node.value:
+                    if not isinstance(k, yaml.ScalarNode) or k.tag == _MERGE:
+                        continue
+                    key = self.construct_object(k)
+                    try:
+                        first = seen.get(key)
+                    except TypeError:
+                        continue  # an unhashable key: the base constructor refuses it
+                    if first is not None:
+                        label = _key_label(key)
+                        raise _error(
+                            self,
+                            k,
+                            f"duplicate key {label!r} (first given on line {first}); YAML "
+                            "would silently keep only the last value: remove or rename one "
+                            "of them",
+                            key=label,
+                        )
+                    seen[key] = k.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+        def construct_finite_float(self, node: Any) -> Any:
+            value = self.construct_yaml_float(node)
+            if not allow_nonfinite and not math.isfinite(value):
+                raise _error(
+                    self,
+                    node,
                     f"non-finite number {node.value!r} ({value}); policy values must be "
                     "finite numbers: write a finite value (a large bound such as 1e9 if "
                     "'unlimited' is meant, or remove the field where it is optional)",
-                    key_path=path,
-                    line=node.start_mark.line + 1,
-                    column=node.start_mark.column + 1,
                 )
-        for label, child in reversed(list(_children(node, constructor))):
-            if id(child) not in size:
-                stack.append((child, _join(path, label), False))
+            return value
+
+    PolicyLoader.add_constructor(_FLOAT, PolicyLoader.construct_finite_float)
+    _LOADERS[allow_nonfinite] = PolicyLoader
+    return PolicyLoader
 
 
-def _check_mapping(node: Any, path: str, source: str, constructor: Any) -> None:
+def _check_shape(root: Any, loader: Any, limits: YamlLimits) -> None:
+    """Expanded size (aliases counted at every place they are used), depth and recursive
+    aliases, over the container nodes only (a scalar counts 1 and is never shared in a
+    way that matters)."""
     import yaml
 
-    seen: dict[Any, int] = {}
-    for k, _ in node.value:
-        if not isinstance(k, yaml.ScalarNode) or k.tag == _MERGE:
+    scalar_cls = yaml.ScalarNode
+    mapping_cls = yaml.MappingNode
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_ids: set[int] = set()
+
+    def kids(node: Any) -> list[Any]:
+        if isinstance(node, mapping_cls):
+            return [x for pair in node.value for x in pair]
+        return list(node.value)
+
+    if isinstance(root, scalar_cls):
+        return
+    stack: list[list[Any]] = [[root, kids(root), 0]]
+    open_ids.add(id(root))
+    while stack:
+        frame = stack[-1]
+        node, children, i = frame
+        while i < len(children) and (type(children[i]) is scalar_cls or id(children[i]) in size):
+            i += 1
+        if i < len(children):
+            frame[2] = i + 1
+            child = children[i]
+            if id(child) in open_ids:
+                raise _error(
+                    loader,
+                    child,
+                    "recursive alias: this node contains itself; policy data must be a tree",
+                )
+            open_ids.add(id(child))
+            stack.append([child, kids(child), 0])
             continue
-        key = constructor.construct_object(k)
-        try:
-            first = seen.get(key)
-        except TypeError:
-            continue  # unhashable keys are refused by the constructor itself
-        if first is not None:
-            raise PolicyFileError(
-                source,
-                f"duplicate key {_key_label(key)!r} (first given on line {first}); YAML "
-                "would silently keep only the last value: remove or rename one of them",
-                key_path=_join(path, _key_label(key)),
-                line=k.start_mark.line + 1,
-                column=k.start_mark.column + 1,
+        stack.pop()
+        nid = id(node)
+        open_ids.discard(nid)
+        n = 1
+        d = 0
+        for c in children:
+            if type(c) is scalar_cls:
+                n += 1
+                d = d or 1
+            else:
+                n += size[id(c)]
+                d = max(d, depth[id(c)])
+        size[nid] = n
+        depth[nid] = d + 1
+        if n > limits.max_nodes:
+            raise _error(
+                loader,
+                node,
+                f"expands to {n:,} nodes with its aliases, over the {limits.max_nodes:,} "
+                f"limit (an alias bomb?); remove the nested aliases (or raise "
+                f"{ENV_MAX_NODES})",
             )
-        seen[key] = k.start_mark.line + 1
-
-
-def _loader_class() -> Any:
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+        if d + 1 > limits.max_depth:
+            raise _error(
+                loader,
+                node,
+                f"nests {d + 1} levels deep, over the limit of {limits.max_depth}; "
+                "flatten the structure",
+            )
 
 
 def parse_yaml(
@@ -265,7 +310,8 @@ def parse_yaml(
     import yaml
 
     lim = limits or yaml_limits()
-    loader = _loader_class()(text)
+    loader = _loader_class(allow_nonfinite)(text)
+    loader.policy_source = source
     try:
         try:
             node = loader.get_single_node()
@@ -285,7 +331,8 @@ def parse_yaml(
             ) from None
         if node is None:
             return None
-        _check_nodes(node, source, loader, allow_nonfinite, lim)
+        loader.policy_root_node = node
+        _check_shape(node, loader, lim)  # before building anything
         try:
             return loader.construct_document(node)
         except yaml.YAMLError as exc:
