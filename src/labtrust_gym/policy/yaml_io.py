@@ -138,14 +138,16 @@ def _join(path: str, part: str | int) -> str:
 
 
 def _find_path(root: Any, target: Any, constructor: Any) -> str:
-    """The key path of ``target`` (its first place in a walk from ``root``); only called
-    to word an error, so a plain search is fine."""
+    """The key path of ``target`` at its first place in document order (breadth first,
+    so the shortest); only called to word an error."""
+    from collections import deque
+
     import yaml
 
     seen: set[int] = set()
-    stack: list[tuple[Any, str]] = [(root, "")]
-    while stack:
-        node, path = stack.pop()
+    queue: deque[tuple[Any, str]] = deque([(root, "")])
+    while queue:
+        node, path = queue.popleft()
         if node is target:
             return path
         if id(node) in seen:
@@ -153,16 +155,16 @@ def _find_path(root: Any, target: Any, constructor: Any) -> str:
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
+                if k is target:
+                    return path
                 if isinstance(k, yaml.ScalarNode):
                     raw = k.value if k.tag == _MERGE else constructor.construct_object(k)
                     label = _key_label(raw)
                 else:
                     label = "<complex key>"
-                stack.append((v, _join(path, label)))
-                if k is target:
-                    return path
+                queue.append((v, _join(path, label)))
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend((v, _join(path, n)) for n, v in enumerate(node.value))
+            queue.extend((v, _join(path, n)) for n, v in enumerate(node.value))
     return ""
 
 
