@@ -46,10 +46,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from labtrust_gym.envvars import env_flag
 from labtrust_gym.errors import ConfigError, RegistryError
@@ -109,6 +110,8 @@ def _norm(dist_name: str) -> str:
 
 
 def _dist_of(ep: Any) -> tuple[str, str]:
+    if isinstance(ep, _EntryPoint):
+        return ep.dist_name, ep.dist_version
     dist = getattr(ep, "dist", None)
     if dist is None:
         return "(unknown distribution)", "?"
@@ -154,18 +157,93 @@ def _load_one(group: str, ep: Any) -> None:
     _STATE.broken.pop(key, None)
 
 
-def _scan() -> dict[str, list[Any]]:
-    """Every installed entry point of the groups, in one pass over the distributions
-    (``entry_points(group=...)`` per group would read every distribution eight times)."""
+class _EntryPoint(NamedTuple):
+    """An installed entry point as the loader needs it (what :func:`_scan` keeps)."""
+
+    group: str
+    name: str
+    value: str
+    dist_name: str
+    dist_version: str
+
+    @property
+    def module(self) -> str:
+        return self.value.split(":")[0].strip()
+
+    def load(self) -> Any:
+        """Import the module and resolve the attribute path, as importlib.metadata does."""
+        match = _EP_VALUE.match(self.value)
+        if match is None:
+            raise ValueError(f"entry point value {self.value!r} is not 'module:attribute'")
+        obj: Any = importlib.import_module(match.group("module"))
+        for attr in filter(None, (match.group("attr") or "").split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+_EP_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _scan_installed() -> tuple[list[_EntryPoint], list[str]]:
+    """Every entry point of the groups (importlib.metadata, one pass over the
+    distributions) and the metadata directories of their distributions."""
     import importlib.metadata as md
 
-    everything = md.entry_points()  # one scan; select() filters it
-    return {
-        g: sorted(
-            everything.select(group=g), key=lambda e: (_norm(_dist_of(e)[0]), e.name, e.value)
+    everything = md.entry_points()
+    eps: list[_EntryPoint] = []
+    dirs: set[str] = set()
+    for group in ENTRY_POINT_GROUPS:
+        for ep in everything.select(group=group):
+            name, version = _dist_of(ep)
+            eps.append(_EntryPoint(group, ep.name, ep.value, name, version))
+            where = getattr(getattr(ep, "dist", None), "_path", None)
+            if where is not None:  # its metadata directory and entry point file
+                dirs.add(str(where))
+                dirs.add(os.path.join(str(where), "entry_points.txt"))
+    eps.sort(key=lambda e: (e.group, _norm(e.dist_name), e.name, e.value))
+    return eps, sorted(dirs)
+
+
+def _scan() -> dict[str, list[_EntryPoint]]:
+    """The installed entry points of every group, sorted by distribution and name.
+
+    Scanning the installed distributions means importing importlib.metadata and reading
+    every distribution's metadata: a third of a short command's start-up. The result is
+    kept in the compiled-policy cache, keyed by ``sys.path`` and the modification time of
+    each of its directories (installing or removing a distribution changes its
+    directory's), and checked against the modification times of each plugin
+    distribution's metadata directory and entry point file; anything else is a fresh
+    scan. ``LABTRUST_DISABLE_POLICY_CACHE=1`` scans every time.
+    """
+    import hashlib
+    import sys
+
+    from labtrust_gym.policy import cache
+
+    key = hashlib.sha256(
+        "\n".join(f"{p}\t{_mtime(p)}" for p in sys.path).encode() + b"|entry-points-v1"
+    ).hexdigest()
+    ok, doc = cache.get_json("entry_points", key)
+    if ok and all(_mtime(d) == m for d, m in doc["dirs"]):
+        eps = [_EntryPoint(*row) for row in doc["entry_points"]]
+    else:
+        eps, dirs = _scan_installed()
+        cache.put_json(
+            "entry_points",
+            key,
+            {"entry_points": [list(e) for e in eps], "dirs": [[d, _mtime(d)] for d in dirs]},
         )
-        for g in ENTRY_POINT_GROUPS
-    }
+    out: dict[str, list[_EntryPoint]] = {g: [] for g in ENTRY_POINT_GROUPS}
+    for e in eps:
+        out[e.group].append(e)
+    return out
 
 
 @contextlib.contextmanager
