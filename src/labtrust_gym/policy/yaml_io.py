@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from labtrust_gym.envvars import env_int
 from labtrust_gym.errors import PolicyError, PolicyFileError
@@ -56,8 +55,7 @@ DEFAULT_MAX_NODES = 1_000_000
 MAX_DEPTH = 64
 
 
-@dataclass(frozen=True)
-class YamlLimits:
+class YamlLimits(NamedTuple):
     """The caps of :func:`load_yaml` (see the module docstring)."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
