@@ -107,3 +107,18 @@ def test_an_unchanged_policy_is_neither_parsed_nor_validated_again(
     sla.write_text(sla.read_text().replace("rank: 0", "rank: -4", 1))
     with pytest.raises(PolicyValidationError, match="rank"):
         load_policy(pdir)
+
+
+def test_documents_with_allowed_non_finite_numbers_are_cached_too(
+    own_cache: Path, tmp_path: Path
+) -> None:
+    import math
+
+    f = tmp_path / "g.v0.1.yaml"
+    f.write_text("t: [.inf, -.inf, .nan, 1.5]\n", encoding="utf-8")
+    first = load_yaml(f, allow_nonfinite=True)
+    (entry,) = (own_cache / "policy-cache-v1" / "yaml").rglob("*.json")
+    assert entry.read_bytes().split(b"\n", 1)[0].endswith(b" json")
+    again = load_yaml(f, allow_nonfinite=True)  # from the cache
+    assert again["t"][:2] == [math.inf, -math.inf] and math.isnan(again["t"][2])
+    assert again["t"][3] == first["t"][3] == 1.5

@@ -14,7 +14,8 @@ that went into the check), so an unchanged policy is not validated again.
 * Safe: each entry carries the SHA-256 of its payload; an entry that is truncated,
   corrupt or unreadable is a miss and is written again. Writes are atomic
   (:mod:`labtrust_gym.outputs`) and best effort: a read-only cache directory only costs
-  the speed-up. Only plain JSON documents (string keys, finite numbers) are cached.
+  the speed-up. Only plain JSON documents (string keys, 64-bit integers; ``inf`` and
+  ``nan`` are written by the standard json module) are cached.
 """
 
 from __future__ import annotations
@@ -116,21 +117,23 @@ def code_digest() -> str:
     return digest
 
 
-def json_safe(obj: Any, _depth: int = 0) -> bool:
-    """Whether ``obj`` round-trips through JSON unchanged (str keys, finite floats, ints
-    within 64 bits, lists, no other types)."""
+def json_safe(obj: Any, _depth: int = 0, *, finite: bool = True) -> bool:
+    """Whether ``obj`` round-trips through JSON unchanged (str keys, ints within 64 bits,
+    lists, no other types; with ``finite``, no ``inf``/``nan`` either)."""
     if obj is None or isinstance(obj, (bool, str)):
         return True
     if isinstance(obj, int):
         return -(2**63) <= obj < 2**63
     if isinstance(obj, float):
-        return math.isfinite(obj)
+        return math.isfinite(obj) or not finite
     if _depth > 200:
         return False
     if isinstance(obj, list):
-        return all(json_safe(v, _depth + 1) for v in obj)
+        return all(json_safe(v, _depth + 1, finite=finite) for v in obj)
     if isinstance(obj, dict):
-        return all(isinstance(k, str) and json_safe(v, _depth + 1) for k, v in obj.items())
+        return all(
+            isinstance(k, str) and json_safe(v, _depth + 1, finite=finite) for k, v in obj.items()
+        )
     return False
 
 
@@ -151,31 +154,41 @@ def get_json(kind: str, key: str) -> tuple[bool, Any]:
     except OSError:
         return False, None
     head, sep, payload = blob.partition(b"\n")
-    if not sep or hashlib.sha256(payload).hexdigest().encode() != head:
+    digest, _, fmt = head.partition(b" ")
+    if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
         return False, None  # truncated or corrupt: a miss, rewritten by the caller
-    import orjson
-
     try:
+        if fmt == b"json":  # documents holding inf/nan (orjson cannot write those)
+            import json
+
+            return True, json.loads(payload)
+        import orjson
+
         return True, orjson.loads(payload)
-    except orjson.JSONDecodeError:
+    except ValueError:
         return False, None
 
 
 def put_json(kind: str, key: str, doc: Any) -> bool:
     """Store ``doc`` (if JSON-safe); ``False`` when it was not stored."""
     path = _entry(kind, key)
-    if path is None or not json_safe(doc):
+    if path is None or not json_safe(doc, finite=False):
         return False
-    import orjson
-
     from labtrust_gym.outputs import atomic_write_bytes
 
-    payload = orjson.dumps(doc)
+    fmt = b"orjson"
+    if json_safe(doc):
+        import orjson
+
+        payload = orjson.dumps(doc)
+    else:
+        import json
+
+        payload, fmt = json.dumps(doc, allow_nan=True).encode(), b"json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(
-            path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload, fsync=False
-        )
+        head = hashlib.sha256(payload).hexdigest().encode() + b" " + fmt
+        atomic_write_bytes(path, head + b"\n" + payload, fsync=False)
     except (OSError, ConfigError):
         return False  # a read-only or full cache only costs the speed-up
     return True
