@@ -150,7 +150,11 @@ def load_policy(
         if not cache.has_marker("validated", vkey):
             from labtrust_gym.policy.validate import raise_for_problems, validate_documents
 
-            raise_for_problems(validate_documents(pdir, docs, sources))
+            by_name = {
+                name: "+".join(d for d in (digests.get(rel), digests.get(f"overlay/{rel}")) if d)
+                for name, rel in POLICY_FILES.items()
+            }
+            raise_for_problems(validate_documents(pdir, docs, sources, by_name))
             cache.put_marker("validated", vkey)
     bundle = PolicyBundle(
         policy_dir=pdir,
