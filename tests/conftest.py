@@ -1,5 +1,8 @@
 """Fixtures shared by the whole test suite.
 
+The compiled-policy cache of the session lives in a temporary directory, never in the
+user's cache.
+
 The audit signing key: tests never read or create a key under the real home directory.
 ``XDG_CONFIG_HOME`` points at a temporary directory (where a per-install key would be
 generated) and ``LABTRUST_AUDIT_KEY`` at a key made for the session; child processes
@@ -70,3 +73,19 @@ def _isolated_audit_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         mp.setenv("XDG_CONFIG_HOME", str(home))
         mp.setenv(AUDIT_KEY_ENV, str(key))
         yield key
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_policy_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The compiled-policy cache of the test session lives in a temporary directory (also
+    for the subprocesses the tests start), never in the user's cache."""
+    d = tmp_path_factory.mktemp("policy_cache")
+    before = os.environ.get("LABTRUST_CACHE_DIR")
+    os.environ["LABTRUST_CACHE_DIR"] = str(d)
+    try:
+        yield d
+    finally:
+        if before is None:
+            os.environ.pop("LABTRUST_CACHE_DIR", None)
+        else:
+            os.environ["LABTRUST_CACHE_DIR"] = before

@@ -13,11 +13,21 @@ through :func:`resolve_artifact` (one artifact) or :func:`discover_artifacts` /
    an editable install).
 
 Roots whose policy directories are the same real path count once (symlinks, a current
-directory inside the install root). An artifact found in more than one root raises
-:class:`ArtifactCollisionError` naming every path; with ``LABTRUST_ALLOW_ROOT_OVERRIDE=1``
-the earliest root wins and an :class:`ArtifactShadowWarning` names what it shadows.
-Environment variables are read at every call (nothing is cached) and nothing is ever
-written into a root.
+directory inside the install root). An artifact found in more than one root:
+
+* with the same content in each (byte-identical files, identical directory trees, equal
+  entries) is no collision: the earliest root's copy is used;
+* with no extra roots configured (only ``./policy`` and the base), the earliest root wins,
+  and an :class:`ArtifactShadowWarning` names what it shadows (running the installed
+  wheel from inside a checkout never fails);
+* with ``LABTRUST_EXTRA_ROOTS`` set, different definitions raise
+  :class:`ArtifactCollisionError` naming every path, unless
+  ``LABTRUST_ALLOW_ROOT_OVERRIDE=1``: then the earliest root wins, with the warning.
+
+``LABTRUST_ALLOW_ROOT_OVERRIDE`` accepts only the switch values of
+:mod:`labtrust_gym.envvars`. Environment variables are read at every call and nothing is
+ever written into a root. :func:`get_artifact_roots` is the name of
+:func:`artifact_roots` used by the artifact-root proposal this follows.
 
 Functions that take a ``policy_root`` treat it as a *pin*: ``None`` or a policy
 directory that is one of the search roots means "search every root"; any other
@@ -30,15 +40,21 @@ always come from the base policy directory (:func:`labtrust_gym.config.get_polic
 
 from __future__ import annotations
 
-import copy
 import os
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from labtrust_gym.envvars import env_flag
 from labtrust_gym.errors import ConfigError, UnknownIdError
+from labtrust_gym.paths import (
+    ENV_EXTRA_ROOTS,
+    ENV_ROOT,
+    ArtifactRoot,
+    extra_roots_configured,
+    get_policy_dir,
+    search_roots,
+)
 
 __all__ = [
     "ENV_EXTRA_ROOTS",
@@ -51,6 +67,7 @@ __all__ = [
     "ArtifactCollisionError",
     "ArtifactShadowWarning",
     "artifact_roots",
+    "get_artifact_roots",
     "allow_root_override",
     "artifact_kind",
     "find_artifact",
@@ -61,14 +78,12 @@ __all__ = [
     "kind_for_parts",
 ]
 
-ENV_EXTRA_ROOTS = "LABTRUST_EXTRA_ROOTS"
-ENV_ROOT = "LABTRUST_ROOT"
 ENV_ALLOW_ROOT_OVERRIDE = "LABTRUST_ALLOW_ROOT_OVERRIDE"
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 class ArtifactCollisionError(ConfigError):
-    """One artifact is defined in more than one root; ``paths`` lists every definition."""
+    """One artifact is defined differently in more than one root (with extra roots
+    configured); ``paths`` lists every definition."""
 
     def __init__(self, kind: str, name: str, paths: list[str]) -> None:
         self.kind = kind
@@ -76,7 +91,8 @@ class ArtifactCollisionError(ConfigError):
         self.paths = list(paths)
         listing = "\n  ".join(self.paths)
         super().__init__(
-            f"{kind} {name!r} is defined in {len(paths)} artifact roots:\n  {listing}\n"
+            f"{kind} {name!r} is defined differently in {len(paths)} artifact roots:\n"
+            f"  {listing}\n"
             f"remove or rename all but one, or set {ENV_ALLOW_ROOT_OVERRIDE}=1 to let the "
             "earliest root (current directory, then LABTRUST_EXTRA_ROOTS in order, then the "
             "base root) win"
@@ -84,11 +100,10 @@ class ArtifactCollisionError(ConfigError):
 
 
 class ArtifactShadowWarning(UserWarning):
-    """With LABTRUST_ALLOW_ROOT_OVERRIDE=1, an artifact of an earlier root hides others."""
+    """An artifact of an earlier root hides different definitions in later roots."""
 
 
-@dataclass(frozen=True)
-class ArtifactKind:
+class ArtifactKind(NamedTuple):
     """A kind of policy artifact and its layout under ``<root>/policy``.
 
     ``form`` is ``"file"`` (one file per artifact: ``<subdir>/<name><suffix>``), ``"dir"``
@@ -151,20 +166,7 @@ ARTIFACT_KINDS: Mapping[str, ArtifactKind] = {
 }
 
 
-@dataclass(frozen=True)
-class ArtifactRoot:
-    """One search root: where it came from (``label``) and its policy directory."""
-
-    label: str
-    policy_dir: Path
-
-    @property
-    def real(self) -> str:
-        return os.path.realpath(self.policy_dir)
-
-
-@dataclass(frozen=True)
-class ArtifactCandidate:
+class ArtifactCandidate(NamedTuple):
     """One definition of an artifact in one root."""
 
     kind: str
@@ -175,7 +177,7 @@ class ArtifactCandidate:
 
 def allow_root_override() -> bool:
     """Whether ``LABTRUST_ALLOW_ROOT_OVERRIDE`` is set (earliest root wins)."""
-    return os.environ.get(ENV_ALLOW_ROOT_OVERRIDE, "").strip().lower() in _TRUE
+    return env_flag(ENV_ALLOW_ROOT_OVERRIDE)
 
 
 def artifact_kind(kind: str) -> ArtifactKind:
@@ -187,57 +189,20 @@ def artifact_kind(kind: str) -> ArtifactKind:
         ) from None
 
 
-def _root_policy_dir(root: Path, what: str) -> Path:
-    """``<root>/policy`` (or ``root`` itself when it is a policy directory)."""
-    for cand in (root / "policy", root / "_policy"):
-        if cand.is_dir():
-            return cand
-    if root.is_dir() and root.name in ("policy", "_policy"):
-        return root
-    raise ConfigError(
-        f"{what}={str(root)!r} holds no policy/ directory; an artifact root must be laid "
-        "out as <root>/policy/..."
-    )
-
-
-def _search_roots() -> list[ArtifactRoot]:
-    from labtrust_gym.config import get_policy_dir, policy_dir_source
-
-    roots: list[ArtifactRoot] = []
-    cwd_policy = Path.cwd() / "policy"
-    if cwd_policy.is_dir():
-        roots.append(ArtifactRoot("current directory", cwd_policy))
-    extra = os.environ.get(ENV_EXTRA_ROOTS, "")
-    for i, entry in enumerate(p for p in extra.split(os.pathsep) if p.strip()):
-        root = Path(entry.strip()).expanduser().absolute()
-        roots.append(
-            ArtifactRoot(
-                f"{ENV_EXTRA_ROOTS}[{i}]", _root_policy_dir(root, f"{ENV_EXTRA_ROOTS} entry")
-            )
-        )
-    roots.append(ArtifactRoot(policy_dir_source(), get_policy_dir(None)))
-    out: list[ArtifactRoot] = []
-    for r in roots:
-        same = next((i for i, o in enumerate(out) if o.real == r.real), None)
-        if same is None:
-            out.append(r)
-        else:  # the same real directory counts once, at its first place
-            out[same] = ArtifactRoot(f"{out[same].label} = {r.label}", out[same].policy_dir)
-    return out
-
-
 def artifact_roots(policy_root: Path | str | None = None) -> list[ArtifactRoot]:
     """The roots searched, in order (see the module docstring for ``policy_root``)."""
-    roots = _search_roots()
+    roots = search_roots()
     if policy_root is None:
         return roots
-    from labtrust_gym.config import get_policy_dir
-
     pdir = get_policy_dir(policy_root)
     real = os.path.realpath(pdir)
     if any(r.real == real for r in roots):
         return roots
     return [ArtifactRoot("explicit policy root", pdir)]
+
+
+#: The reference's name for :func:`artifact_roots`.
+get_artifact_roots = artifact_roots
 
 
 def _strip(k: ArtifactKind, name: str) -> tuple[str, str]:
@@ -276,17 +241,44 @@ def find_artifact(
     return out
 
 
+def _content(c: ArtifactCandidate) -> Any:
+    """What two definitions are compared by: file bytes, a directory tree, an entry."""
+    import hashlib
+
+    k = artifact_kind(c.kind)
+    if k.form == "entries":
+        return ("entry", _entries_of(c.path, k).get(c.name))
+    if k.form == "dir":
+        h = hashlib.sha256()
+        for p in sorted(c.path.rglob("*")):
+            h.update(p.relative_to(c.path).as_posix().encode() + b"\0")
+            if p.is_file():
+                h.update(hashlib.sha256(p.read_bytes()).digest())
+        return ("dir", h.hexdigest())
+    return ("file", hashlib.sha256(c.path.read_bytes()).hexdigest())
+
+
 def _pick(kind: str, name: str, cands: list[ArtifactCandidate]) -> ArtifactCandidate:
-    """The one candidate, the earliest with the override switch, else a collision error."""
+    """The definition to use (see the module docstring for the rules)."""
     if len(cands) == 1:
         return cands[0]
+    first = _content(cands[0])
+    if all(_content(c) == first for c in cands[1:]):
+        return cands[0]  # the same artifact in several roots: no collision
     paths = [str(c.path) for c in cands]
-    if not allow_root_override():
+    if extra_roots_configured() and not allow_root_override():
         raise ArtifactCollisionError(kind, name, paths)
+    import warnings
+
+    why = (
+        f"because {ENV_ALLOW_ROOT_OVERRIDE}=1"
+        if extra_roots_configured()
+        else "(the earlier root wins when no extra roots are configured)"
+    )
     warnings.warn(
-        f"{kind} {name!r}: using {paths[0]} ({cands[0].root.label}); it shadows "
+        f"{kind} {name!r}: using {paths[0]} ({cands[0].root.label}); it shadows a different "
         + ", ".join(f"{c.path} ({c.root.label})" for c in cands[1:])
-        + f" because {ENV_ALLOW_ROOT_OVERRIDE}=1",
+        + f" {why}",
         ArtifactShadowWarning,
         stacklevel=3,
     )
@@ -370,7 +362,7 @@ _ENTRIES_CACHE: dict[tuple[str, float, int], dict[str, Any]] = {}
 
 def _entries_of(path: Path, k: ArtifactKind) -> dict[str, Any]:
     """The ``k.key`` mapping of ``path`` (parsed once per file version)."""
-    from labtrust_gym.policy.loader import load_yaml
+    from labtrust_gym.policy.yaml_io import load_yaml
 
     st = path.stat()
     key = (str(path), st.st_mtime, st.st_size)
@@ -388,6 +380,8 @@ def _entries_of(path: Path, k: ArtifactKind) -> dict[str, Any]:
 def load_entries(kind: str, policy_root: Path | str | None = None) -> dict[str, Any]:
     """The merged entries of an ``entries`` kind (scale presets, catalogue entries) of
     every root; an id defined in more than one root follows the collision rules."""
+    import copy
+
     k = artifact_kind(kind)
     if k.form != "entries":
         raise ConfigError(f"artifact kind {kind!r} is not made of entries")
@@ -404,7 +398,7 @@ def load_entries(kind: str, policy_root: Path | str | None = None) -> dict[str, 
     by_path = {str(path): entries for _, path, entries in per_root}
     for name in sorted(names):
         chosen = _pick(kind, name, names[name])
-        merged[name] = copy.deepcopy(by_path[str(chosen.path)][name])
+        merged[name] = copy.deepcopy(by_path[str(chosen.path)][name])  # callers may mutate
     return merged
 
 

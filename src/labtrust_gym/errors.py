@@ -15,6 +15,7 @@ __all__ = [
     "OutputPathError",
     "LLMBackendError",
     "ActionError",
+    "PolicyFileError",
 ]
 
 
@@ -67,3 +68,34 @@ class LLMBackendError(LabTrustError):
 class ActionError(LabTrustError, ValueError):
     """An env step was called with actions that are invalid as a whole (not a mapping, an
     agent that is not live); the env was left untouched. The message names the agent."""
+
+
+class PolicyFileError(PolicyError):
+    """A policy file cannot be read as policy data: too large, not UTF-8, malformed YAML,
+    a duplicate key, a non-finite number, an alias bomb.
+
+    ``file``, ``key_path`` (dotted, empty for the whole file), ``line`` and ``column``
+    (1-based, 0 when unknown) locate the problem; ``problem`` says what and how to fix it.
+    """
+
+    def __init__(
+        self, file: str, problem: str, *, key_path: str = "", line: int = 0, column: int = 0
+    ) -> None:
+        self.file = file
+        self.key_path = key_path
+        self.line = line
+        self.column = column
+        self.problem = problem
+        super().__init__(f"{file}: {self.located()}")
+
+    def located(self) -> str:
+        """The message without the file name: ``line L, column C: key.path: problem``."""
+        key = f"{self.key_path}: " if self.key_path else ""
+        return f"{self._where()}{key}{self.problem}"
+
+    def located_without_key(self) -> str:
+        """``line L, column C: problem`` (for reports that show the key path apart)."""
+        return f"{self._where()}{self.problem}"
+
+    def _where(self) -> str:
+        return f"line {self.line}, column {self.column}: " if self.line else ""

@@ -21,170 +21,77 @@ group                                 object registered under the entry point na
 ``labtrust_gym.benchmark_pack_loaders`` ``loader(repo_root, prefer_v02, partner_id)``
 ===================================== ============================================
 
-:func:`load_plugins` loads every group once (the ``labtrust`` command calls it at start;
-the eight registries call :func:`autoload_plugins` on first use, so library users need
-not). ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD=1`` turns the automatic loading off (an explicit
-:func:`load_plugins` still loads). A plugin that fails to import or has the wrong shape
-raises :class:`PluginError` naming the entry point, its group and its distribution;
-nothing is skipped. A plugin id that exists (a built-in or another plugin) is an error
-unless the object has the attribute ``labtrust_override = True``; the override is
-recorded (:func:`plugin_overrides`). :func:`loaded_plugins` is what results files record.
+Who loads them: the entry points of the package, not the registries. The ``labtrust``
+command loads every plugin before a command; :func:`~labtrust_gym.envs.make_env` and
+:func:`~labtrust_gym.benchmarks.runner.run_benchmark` call :func:`ensure_plugins_loaded`;
+a library user who looks ids up in a registry directly calls :func:`load_plugins` once
+first. ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD=1`` turns the automatic loading off (an explicit
+:func:`load_plugins` still loads); the variable accepts only the switch values of
+:mod:`labtrust_gym.envvars`.
+
+Strict and tolerant loading. By default a plugin that fails to import or has the wrong
+shape raises :class:`PluginError` naming the entry point, its group and its distribution;
+nothing is skipped. ``load_plugins(strict=False)`` (what ``labtrust plugins list``,
+``validate-policy`` and ``--help`` use) records the failure instead
+(:func:`broken_plugins`) and goes on, so one broken plugin cannot take down the commands
+that show what is wrong; a later strict load (any run) raises the recorded error.
+
+A plugin id that exists (a built-in or another plugin) is an error unless the object has
+the attribute ``labtrust_override = True``; the override is recorded
+(:func:`plugin_overrides`). :func:`loaded_plugins` is what results files record. The
+registries themselves, all eight, are listed by :mod:`labtrust_gym.extensions`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import importlib.metadata as md
 import os
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+from labtrust_gym.envvars import env_flag
 from labtrust_gym.errors import ConfigError, RegistryError
-from labtrust_gym.registry import OVERRIDES, Registry, registration_origin
+from labtrust_gym.registry import (
+    ENTRY_POINT_GROUPS,
+    ENV_DISABLE_AUTOLOAD,
+    LOADER,
+    OVERRIDES,
+    REJECTED,
+    TOLERANT,
+    PendingPlugin,
+    PluginError,
+    queue_plugin,
+    registration_origin,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUPS",
     "ENV_DISABLE_AUTOLOAD",
     "PluginError",
     "load_plugins",
+    "ensure_plugins_loaded",
     "autoload_plugins",
     "autoload_disabled",
     "loaded_plugins",
+    "broken_plugins",
+    "tolerant_plugins",
     "plugin_overrides",
-    "registered_extensions",
-    "extension_registries",
     "import_extension_packages",
 ]
-
-ENV_DISABLE_AUTOLOAD = "LABTRUST_DISABLE_PLUGIN_AUTOLOAD"
-
-#: Entry-point group -> extension kind.
-ENTRY_POINT_GROUPS: dict[str, str] = {
-    "labtrust_gym.domains": "domains",
-    "labtrust_gym.coordination_methods": "coordination_methods",
-    "labtrust_gym.tasks": "tasks",
-    "labtrust_gym.invariant_handlers": "invariant_handlers",
-    "labtrust_gym.security_suite_providers": "security_suite_providers",
-    "labtrust_gym.safety_case_providers": "safety_case_providers",
-    "labtrust_gym.metrics_aggregators": "metrics_aggregators",
-    "labtrust_gym.benchmark_pack_loaders": "benchmark_pack_loaders",
-}
-
-
-class PluginError(RegistryError):
-    """A plugin failed to import, has the wrong shape, or clashes with a registered id."""
 
 
 @dataclass
 class _State:
-    records: dict[tuple[str, str, str], dict[str, Any]]
-    complete: bool = False
+    records: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    broken: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    errors: dict[tuple[str, str, str], PluginError] = field(default_factory=dict)
     loading: bool = False
 
 
-_STATE = _State(records={})
-
-
-def autoload_disabled() -> bool:
-    return os.environ.get(ENV_DISABLE_AUTOLOAD, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def extension_registries() -> dict[str, Registry[Any]]:
-    """Extension kind -> its registry (the eight kinds of :data:`ENTRY_POINT_GROUPS`)."""
-    from labtrust_gym.baselines.coordination.registry import METHODS
-    from labtrust_gym.benchmarks.metrics import AGGREGATORS
-    from labtrust_gym.benchmarks.official_pack import PACK_LOADERS
-    from labtrust_gym.benchmarks.security_runner import SECURITY_SUITE_PROVIDERS
-    from labtrust_gym.benchmarks.tasks.registry import TASKS
-    from labtrust_gym.domain.registry import DOMAINS
-    from labtrust_gym.engine.invariants_runtime import HANDLERS
-    from labtrust_gym.security.safety_case import SAFETY_CASE_PROVIDERS
-
-    return {
-        "domains": DOMAINS,
-        "coordination_methods": METHODS,
-        "tasks": TASKS,
-        "invariant_handlers": HANDLERS,
-        "security_suite_providers": SECURITY_SUITE_PROVIDERS,
-        "safety_case_providers": SAFETY_CASE_PROVIDERS,
-        "metrics_aggregators": AGGREGATORS,
-        "benchmark_pack_loaders": PACK_LOADERS,
-    }
-
-
-def _provider(obj: Any, methods: tuple[str, ...]) -> Any:
-    """A provider object from a provider, its class, or a zero-argument factory."""
-    if isinstance(obj, type):
-        return obj()
-    if all(callable(getattr(obj, m, None)) for m in methods):
-        return obj
-    if callable(obj):
-        return obj()
-    return obj
-
-
-def _registrar(kind: str) -> Callable[[str, Any, bool, str], None]:
-    """``register(id, obj, override, origin)`` of an extension kind."""
-    if kind == "domains":
-        from labtrust_gym.domain.registry import register_domain as reg_domain
-
-        return lambda i, o, ov, org: reg_domain(i, o, override=ov, origin=org)
-    if kind == "coordination_methods":
-        from labtrust_gym.baselines.coordination.registry import register_coordination_method
-
-        return lambda i, o, ov, org: register_coordination_method(i, o, override=ov, origin=org)
-    if kind == "tasks":
-        from labtrust_gym.benchmarks.tasks.registry import register_task
-
-        return lambda i, o, ov, org: register_task(i, o, override=ov, origin=org)
-    if kind == "invariant_handlers":
-        from labtrust_gym.engine.invariants_runtime import register_invariant_handler
-
-        def reg_handler(i: str, o: Any, ov: bool, org: str) -> None:
-            logic_type, dot, check_name = i.partition(".")
-            if not dot or not logic_type or not check_name or "." in check_name:
-                raise RegistryError(
-                    f"invariant handler key {i!r} must be 'type.check_name' (e.g. state.my_check)"
-                )
-            register_invariant_handler(logic_type, check_name, o, override=ov, origin=org)
-
-        return reg_handler
-    if kind == "security_suite_providers":
-        from labtrust_gym.benchmarks.security_runner import register_security_suite_provider
-
-        return lambda i, o, ov, org: register_security_suite_provider(
-            i, _provider(o, ("load_suite", "run_suite")), override=ov, origin=org
-        )
-    if kind == "safety_case_providers":
-        from labtrust_gym.security.safety_case import register_safety_case_provider
-
-        return lambda i, o, ov, org: register_safety_case_provider(
-            i, _provider(o, ("load_claims", "build_safety_case")), override=ov, origin=org
-        )
-    if kind == "metrics_aggregators":
-        from labtrust_gym.benchmarks.metrics import register_metrics_aggregator
-
-        return lambda i, o, ov, org: register_metrics_aggregator(i, o, override=ov, origin=org)
-    if kind == "benchmark_pack_loaders":
-        from labtrust_gym.benchmarks.official_pack import register_benchmark_pack_loader
-
-        return lambda i, o, ov, org: register_benchmark_pack_loader(i, o, override=ov, origin=org)
-    raise ConfigError(f"unknown extension kind {kind!r}")
-
-
-def _norm(dist_name: str) -> str:
-    return re.sub(r"[-_.]+", "-", dist_name).lower()
-
-
-def _dist_of(ep: md.EntryPoint) -> tuple[str, str]:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return "(unknown distribution)", "?"
-    name = dist.metadata["Name"] or getattr(dist, "name", None) or "(unnamed)"
-    return str(name), str(dist.version)
-
+_STATE = _State()
 
 _HINT = (
     f"; fix or uninstall the distribution ({ENV_DISABLE_AUTOLOAD}=1 runs without "
@@ -192,85 +99,226 @@ _HINT = (
 )
 
 
-def _describe(group: str, ep: md.EntryPoint, dist: str, version: str) -> str:
+def autoload_disabled() -> bool:
+    """Whether ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD`` is on (a value that is not a switch
+    value is a :class:`~labtrust_gym.errors.ConfigError`)."""
+    return env_flag(ENV_DISABLE_AUTOLOAD)
+
+
+def _norm(dist_name: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def _dist_of(ep: Any) -> tuple[str, str]:
+    if isinstance(ep, _EntryPoint):
+        return ep.dist_name, ep.dist_version
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "(unknown distribution)", "?"
+    name = dist.metadata["Name"] or getattr(dist, "name", None) or "(unnamed)"
+    return str(name), str(dist.version)
+
+
+def _describe(group: str, ep: Any, dist: str, version: str) -> str:
     return (
         f"plugin entry point {ep.name!r} = {ep.value!r} of group {group!r} "
         f"(distribution {dist} {version})"
     )
 
 
-def _load_one(group: str, ep: md.EntryPoint) -> dict[str, Any] | None:
-    dist, version = _dist_of(ep)
-    key = (group, ep.name, _norm(dist))
-    if key in _STATE.records:
-        return None
-    where = _describe(group, ep, dist, version)
-    try:
-        obj = ep.load()
-    except Exception as exc:
-        raise PluginError(f"{where} failed to import: {type(exc).__name__}: {exc}{_HINT}") from exc
-    kind = ENTRY_POINT_GROUPS[group]
-    override = getattr(obj, "labtrust_override", False) is True
-    origin = f"plugin {dist} {version} ({group}: {ep.name} = {ep.value})"
-    try:
-        _registrar(kind)(ep.name, obj, override, origin)
-    except RegistryError as exc:
-        raise PluginError(f"{where} was rejected: {exc}{_HINT}") from exc
-    except Exception as exc:  # a provider factory that raised, for instance
-        raise PluginError(
-            f"{where} could not be registered: {type(exc).__name__}: {exc}{_HINT}"
-        ) from exc
-    rec = {
+def _record(group: str, ep: Any, dist: str, version: str, override: bool) -> dict[str, Any]:
+    return {
         "group": group,
-        "kind": kind,
+        "kind": ENTRY_POINT_GROUPS[group],
         "name": ep.name,
         "value": ep.value,
         "distribution": dist,
         "version": version,
         "override": override,
     }
-    _STATE.records[key] = rec
-    return rec
 
 
-def _entry_points(group: str) -> list[md.EntryPoint]:
-    eps = list(md.entry_points(group=group))
-    return sorted(eps, key=lambda e: (_norm(_dist_of(e)[0]), e.name, e.value))
+def _load_one(group: str, ep: Any) -> None:
+    """Import one entry point's object and hand it to its registry (raises PluginError)."""
+    dist, version = _dist_of(ep)
+    key = (group, ep.name, _norm(dist))
+    if key in _STATE.records:
+        return
+    where = _describe(group, ep, dist, version)
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise PluginError(f"{where} failed to import: {type(exc).__name__}: {exc}{_HINT}") from exc
+    override = getattr(obj, "labtrust_override", False) is True
+    origin = f"plugin {dist} {version} ({group}: {ep.name} = {ep.value})"
+    queue_plugin(PendingPlugin(group, ep.name, obj, override, origin, where))
+    _STATE.records[key] = _record(group, ep, dist, version, override)
+    _STATE.errors.pop(key, None)
+    _STATE.broken.pop(key, None)
 
 
-def load_plugins(*, modules: Iterable[str] | None = None) -> list[dict[str, Any]]:
+class _EntryPoint(NamedTuple):
+    """An installed entry point as the loader needs it (what :func:`_scan` keeps)."""
+
+    group: str
+    name: str
+    value: str
+    dist_name: str
+    dist_version: str
+
+    @property
+    def module(self) -> str:
+        return self.value.split(":")[0].strip()
+
+    def load(self) -> Any:
+        """Import the module and resolve the attribute path, as importlib.metadata does."""
+        match = _EP_VALUE.match(self.value)
+        if match is None:
+            raise ValueError(f"entry point value {self.value!r} is not 'module:attribute'")
+        obj: Any = importlib.import_module(match.group("module"))
+        for attr in filter(None, (match.group("attr") or "").split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+_EP_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _scan_installed() -> tuple[list[_EntryPoint], list[str]]:
+    """Every entry point of the groups (importlib.metadata, one pass over the
+    distributions) and the metadata directories of their distributions."""
+    import importlib.metadata as md
+
+    everything = md.entry_points()
+    eps: list[_EntryPoint] = []
+    dirs: set[str] = set()
+    for group in ENTRY_POINT_GROUPS:
+        for ep in everything.select(group=group):
+            name, version = _dist_of(ep)
+            eps.append(_EntryPoint(group, ep.name, ep.value, name, version))
+            where = getattr(getattr(ep, "dist", None), "_path", None)
+            if where is not None:  # its metadata directory and entry point file
+                dirs.add(str(where))
+                dirs.add(os.path.join(str(where), "entry_points.txt"))
+    eps.sort(key=lambda e: (e.group, _norm(e.dist_name), e.name, e.value))
+    return eps, sorted(dirs)
+
+
+def _scan() -> dict[str, list[_EntryPoint]]:
+    """The installed entry points of every group, sorted by distribution and name.
+
+    Scanning the installed distributions means importing importlib.metadata and reading
+    every distribution's metadata: a third of a short command's start-up. The result is
+    kept in the compiled-policy cache, keyed by ``sys.path`` and the modification time of
+    each of its directories (installing or removing a distribution changes its
+    directory's), and checked against the modification times of each plugin
+    distribution's metadata directory and entry point file; anything else is a fresh
+    scan. ``LABTRUST_DISABLE_POLICY_CACHE=1`` scans every time.
+    """
+    import hashlib
+    import sys
+
+    from labtrust_gym.policy import cache
+
+    key = hashlib.sha256(
+        "\n".join(f"{p}\t{_mtime(p)}" for p in sys.path).encode() + b"|entry-points-v1"
+    ).hexdigest()
+    ok, doc = cache.get_json("entry_points", key)
+    if ok and all(_mtime(d) == m for d, m in doc["dirs"]):
+        eps = [_EntryPoint(*row) for row in doc["entry_points"]]
+    else:
+        eps, dirs = _scan_installed()
+        cache.put_json(
+            "entry_points",
+            key,
+            {"entry_points": [list(e) for e in eps], "dirs": [[d, _mtime(d)] for d in dirs]},
+        )
+    out: dict[str, list[_EntryPoint]] = {g: [] for g in ENTRY_POINT_GROUPS}
+    for e in eps:
+        out[e.group].append(e)
+    return out
+
+
+@contextlib.contextmanager
+def tolerant_plugins() -> Iterator[None]:
+    """Within the block a plugin that fails (to import, or later when its registry first
+    takes it) is recorded in :func:`broken_plugins` instead of raising: for the commands
+    that show what is wrong (``plugins list``, ``validate-policy``)."""
+    before = TOLERANT[0]
+    TOLERANT[0] = True
+    try:
+        yield
+    finally:
+        TOLERANT[0] = before
+
+
+def load_plugins(
+    *, modules: Iterable[str] | None = None, strict: bool = True
+) -> list[dict[str, Any]]:
     """Load the entry points of every group (each once per process) and return the
     records of all plugins loaded so far.
 
     With ``modules`` only the entry points whose object lives in one of those packages
-    are loaded (a lab profile's ``extension_packages``). Raises :class:`PluginError` on
-    the first plugin that cannot be loaded; the ones before it stay registered and a
-    later call retries the rest.
+    are loaded (a lab profile's ``extension_packages``). Strict (the default): raises
+    :class:`PluginError` on the first plugin that cannot be loaded (the ones before it
+    stay registered; a later call retries the rest). ``strict=False``: every failure is
+    recorded (:func:`broken_plugins`) and loading goes on.
+
+    A plugin whose registry module has not been imported yet is registered (and its
+    shape checked) when that registry is first used; :func:`labtrust_gym.extensions
+    .load_all_plugins` imports every registry first, so every check happens at once.
     """
     only = tuple(modules) if modules is not None else None
     was_loading = _STATE.loading
     _STATE.loading = True
     try:
-        extension_registries()  # built-ins first: a clash is reported against the plugin
+        scanned = _scan()
         for group in ENTRY_POINT_GROUPS:
-            for ep in _entry_points(group):
+            for ep in scanned[group]:
                 if only is not None and not any(
                     ep.module == m or ep.module.startswith(m + ".") for m in only
                 ):
                     continue
-                _load_one(group, ep)
+                try:
+                    _load_one(group, ep)
+                except PluginError as exc:
+                    if strict and not TOLERANT[0]:
+                        raise
+                    dist, version = _dist_of(ep)
+                    key = (group, ep.name, _norm(dist))
+                    _STATE.errors[key] = exc
+                    _STATE.broken[key] = {
+                        **_record(group, ep, dist, version, False),
+                        "error": str(exc),
+                    }
         if only is None:
-            _STATE.complete = True
+            LOADER.complete = True
     finally:
         _STATE.loading = was_loading
     return loaded_plugins()
 
 
-def autoload_plugins() -> None:
-    """Load the plugins on first use, unless ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD=1``."""
-    if _STATE.complete or _STATE.loading or autoload_disabled():
+def ensure_plugins_loaded() -> None:
+    """For the package's entry points (a run, an env): load the installed plugins once,
+    strictly, unless ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD`` is on. A plugin recorded as
+    broken by a tolerant load raises its :class:`PluginError` here: runs stay strict."""
+    if _STATE.loading or autoload_disabled():
         return
-    load_plugins()
+    if REJECTED and not TOLERANT[0]:
+        raise REJECTED[0][1]
+    if _STATE.errors or not LOADER.complete:
+        load_plugins()  # retries the broken ones: raises their PluginError
+
+
+#: The former name of :func:`ensure_plugins_loaded`.
+autoload_plugins = ensure_plugins_loaded
 
 
 def loaded_plugins() -> list[dict[str, Any]]:
@@ -279,17 +327,26 @@ def loaded_plugins() -> list[dict[str, Any]]:
     return [dict(r) for r in _STATE.records.values()]
 
 
+def broken_plugins() -> list[dict[str, Any]]:
+    """The entry points a tolerant load could not load or register: the record (as far
+    as known) plus ``error``."""
+    out = [dict(r) for r in _STATE.broken.values()]
+    for p, exc in REJECTED:
+        rec = next(
+            (
+                dict(r)
+                for r in _STATE.records.values()
+                if r["group"] == p.group and r["name"] == p.ident
+            ),
+            {"group": p.group, "kind": ENTRY_POINT_GROUPS.get(p.group), "name": p.ident},
+        )
+        out.append({**rec, "error": str(exc)})
+    return out
+
+
 def plugin_overrides() -> list[dict[str, str]]:
     """Every override made in any registry of this process (``{kind, id, by, replaced}``)."""
     return [dict(r) for r in OVERRIDES]
-
-
-def registered_extensions() -> dict[str, list[dict[str, str]]]:
-    """Extension kind -> ``[{id, origin}]`` of everything registered (built-ins too)."""
-    out: dict[str, list[dict[str, str]]] = {}
-    for kind, reg in extension_registries().items():
-        out[kind] = [{"id": i, "origin": reg.origins[i]} for i in reg.ids()]
-    return out
 
 
 def import_extension_packages(packages: Iterable[str], *, context: str) -> list[dict[str, Any]]:
@@ -305,6 +362,8 @@ def import_extension_packages(packages: Iterable[str], *, context: str) -> list[
         try:
             with registration_origin(f"extension package {name} ({context})"):
                 importlib.import_module(name)
+        except RegistryError:
+            raise
         except Exception as exc:
             hint = ""
             if isinstance(exc, ModuleNotFoundError) and exc.name == name.split(".")[0]:
@@ -335,9 +394,12 @@ def import_extension_packages(packages: Iterable[str], *, context: str) -> list[
 
 def _package_dist(package: str) -> tuple[str | None, str | None]:
     """The distribution (name, version) that provides ``package``, if one is known."""
+    import importlib.metadata as md
+
     top = package.split(".")[0]
+    everything = md.entry_points()
     for group in ENTRY_POINT_GROUPS:
-        for ep in md.entry_points(group=group):
+        for ep in everything.select(group=group):
             if ep.module.split(".")[0] == top and getattr(ep, "dist", None) is not None:
                 return _dist_of(ep)
     names = md.packages_distributions().get(top) or []
@@ -351,6 +413,12 @@ def _package_dist(package: str) -> tuple[str | None, str | None]:
 
 def _reset_for_tests() -> None:
     """Forget what was loaded (the registries are restored by the caller)."""
+    from labtrust_gym import registry
+
     _STATE.records.clear()
-    _STATE.complete = False
+    _STATE.broken.clear()
+    _STATE.errors.clear()
     _STATE.loading = False
+    LOADER.complete = False
+    registry._PENDING.clear()
+    registry.REJECTED.clear()

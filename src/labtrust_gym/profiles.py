@@ -18,20 +18,23 @@ A profile lives at ``lab_profiles/<profile_id>.v0.1.yaml`` in any artifact root 
   (what they register at import is registered) and loads the entry points that point
   into them.
 
-:func:`apply_lab_profile` loads, checks and activates a profile for this process
-(``labtrust --profile ID <command>`` does it before any command). Every problem (missing
-or invalid file, unknown provider, domain or partner id, an extension package that cannot
-be imported) is a :class:`~labtrust_gym.errors.ConfigError` that names the profile file
-and the field.
+This module holds the profile *state* every layer reads (:func:`active_lab_profile`,
+:func:`profile_provider_id`, :func:`profile_path_override`) and :func:`load_lab_profile`;
+it imports nothing above the policy layer. Activating a profile for a process (importing
+its extension packages, checking its ids against the registries) is done at the entry
+points by :func:`labtrust_gym.extensions.apply_lab_profile` /
+:func:`labtrust_gym.extensions.use_lab_profile` (``labtrust --profile ID <command>`` does it
+before any command). Every problem (missing or invalid file, unknown provider, domain or
+partner id, an extension package that cannot be imported) is a
+:class:`~labtrust_gym.errors.ConfigError` that names the profile file and the field.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -46,10 +49,10 @@ __all__ = [
     "PATH_FIELDS",
     "PROVIDER_FIELDS",
     "load_lab_profile",
-    "apply_lab_profile",
     "active_lab_profile",
+    "push_lab_profile",
+    "pop_lab_profiles",
     "clear_lab_profile",
-    "use_lab_profile",
     "profile_path_override",
     "profile_provider_id",
     "list_lab_profiles",
@@ -127,6 +130,19 @@ def clear_lab_profile() -> None:
     _ACTIVE.clear()
 
 
+def push_lab_profile(prof: LabProfile) -> int:
+    """Make ``prof`` the active profile; returns the depth to pass to
+    :func:`pop_lab_profiles` (the entry points check the profile first)."""
+    depth = len(_ACTIVE)
+    _ACTIVE.append(prof)
+    return depth
+
+
+def pop_lab_profiles(depth: int) -> None:
+    """Restore the profiles active before :func:`push_lab_profile` returned ``depth``."""
+    del _ACTIVE[depth:]
+
+
 def profile_path_override(field_name: str) -> Path | None:
     """The active profile's (contained) path for ``field_name``, else ``None``."""
     if field_name not in PATH_FIELDS:
@@ -157,7 +173,7 @@ def list_lab_profiles() -> list[str]:
 def _locate(profile: str | Path) -> tuple[Path, Path]:
     """``(profile file, policy dir holding it)`` for an id or a file path."""
     from labtrust_gym.artifacts import resolve_artifact
-    from labtrust_gym.config import get_policy_dir
+    from labtrust_gym.paths import get_policy_dir
 
     p = Path(profile)
     if isinstance(profile, Path) or p.suffix in (".yaml", ".yml") or os.sep in str(profile):
@@ -175,19 +191,16 @@ def _locate(profile: str | Path) -> tuple[Path, Path]:
 
 
 def _schema_problems(doc: Any, source: Path) -> list[str]:
-    from jsonschema import Draft202012Validator
-
-    from labtrust_gym.config import get_policy_dir
+    from labtrust_gym.paths import get_policy_dir
     from labtrust_gym.policy.validate import format_path
+    from labtrust_gym.policy.validate.schema import PolicyValidator
 
     schema_path = get_policy_dir() / PROFILE_SCHEMA
     try:
         schema = json.loads(schema_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{schema_path}: lab profile schema unreadable ({exc})") from None
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.absolute_path)
-    )
+    errors = sorted(PolicyValidator(schema).iter_errors(doc), key=lambda e: list(e.absolute_path))
     return [f"{format_path(e.absolute_path) or '<root>'}: {e.message}" for e in errors]
 
 
@@ -215,9 +228,9 @@ def load_lab_profile(profile: str | Path) -> LabProfile:
 
     Schema and id problems raise :class:`ConfigError`; path overrides outside the policy
     root warn and are dropped. Registries, partners and packages are checked by
-    :func:`apply_lab_profile`.
+    :func:`labtrust_gym.extensions.apply_lab_profile`.
     """
-    from labtrust_gym.policy.loader import load_yaml
+    from labtrust_gym.policy.yaml_io import load_yaml
 
     path, pdir = _locate(profile)
     try:
@@ -257,55 +270,3 @@ def load_lab_profile(profile: str | Path) -> LabProfile:
         rejected_paths=MappingProxyType(rejected),
         extension_packages=tuple(doc.get("extension_packages") or ()),
     )
-
-
-def _check_registered(prof: LabProfile) -> None:
-    from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
-    from labtrust_gym.domain.registry import DOMAINS
-    from labtrust_gym.plugins import extension_registries
-
-    regs = extension_registries()
-    where = f"lab profile {prof.profile_id!r} ({prof.source})"
-    for f, kind in PROVIDER_FIELDS.items():
-        value = prof.provider(f)
-        if value and value not in regs[kind]:
-            raise ConfigError(
-                f"{where}: {f} {value!r} is not a registered {regs[kind].kind}; known: "
-                f"{', '.join(regs[kind].ids())}"
-            )
-    if prof.domain_id and prof.domain_id not in DOMAINS:
-        raise ConfigError(
-            f"{where}: domain_id {prof.domain_id!r} is not a registered domain; known: "
-            f"{', '.join(DOMAINS.ids())}"
-        )
-    if prof.partner_id and resolve_artifact("partners", prof.partner_id, required=False) is None:
-        known = ", ".join(discover_artifacts("partners")) or "(none)"
-        raise ConfigError(
-            f"{where}: partner_id {prof.partner_id!r} has no overlay partners/"
-            f"{prof.partner_id}/ in any artifact root; known partners: {known}"
-        )
-
-
-def apply_lab_profile(profile: str | Path | LabProfile) -> LabProfile:
-    """Load (unless given loaded), import the extension packages, check every id, and
-    make the profile the active one of this process."""
-    from labtrust_gym.plugins import import_extension_packages
-
-    prof = profile if isinstance(profile, LabProfile) else load_lab_profile(profile)
-    import_extension_packages(
-        prof.extension_packages, context=f"lab profile {prof.profile_id!r} ({prof.source})"
-    )
-    _check_registered(prof)
-    _ACTIVE.append(prof)
-    return prof
-
-
-@contextlib.contextmanager
-def use_lab_profile(profile: str | Path | LabProfile) -> Iterator[LabProfile]:
-    """Apply a profile for the duration of the block, then restore the previous one."""
-    depth = len(_ACTIVE)
-    prof = apply_lab_profile(profile)
-    try:
-        yield prof
-    finally:
-        del _ACTIVE[depth:]

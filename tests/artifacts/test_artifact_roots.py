@@ -268,3 +268,64 @@ def test_a_policy_tree_outside_the_roots_is_searched_alone(tmp_path: Path) -> No
     with pytest.raises(UnknownIdError, match="known presets: only_here"):
         load_scale_config_by_id(copy, "small_smoke")
     assert list_artifact_names("golden", copy) == ["golden_scenarios"]
+
+
+def test_a_checkout_policy_in_the_current_directory_does_not_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The installed wheel run from inside a checkout: ./policy holds the same files as the
+    base. Without extra roots nothing collides, and same-content files never do."""
+    here = tmp_path / "work"
+    shutil.copytree(BASE, here / "policy")
+    assert [r.label for r in artifact_roots()] == ["current directory", "source checkout"]
+    assert "coord_scale_default" in list_scale_presets()  # was: defined in 2 artifact roots
+    assert load_scale_config_by_id(None, "coord_scale_default").config_id == "coord_scale_default"
+    assert resolve_artifact("lab_profiles", "default") == here / "policy" / "lab_profiles" / (
+        "default.v0.1.yaml"
+    )
+    out = tmp_path / "r.json"
+    argv = ["run-benchmark", "--task", "coord_scale", "--scale", "small_smoke", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["task"] == "coord_scale"
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_without_extra_roots_a_different_local_copy_shadows_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _presets(tmp_path / "work", small_smoke={**SMOKE, "horizon_steps": 10})
+    with pytest.warns(ArtifactShadowWarning, match="earlier root wins when no extra roots"):
+        assert load_scale_config_by_id(None, "small_smoke").horizon_steps == 10
+
+
+def test_same_content_in_extra_roots_never_collides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    pa = _profile(a, "twin", partner_id="example_partner")
+    shutil.copytree(a / "policy", b / "policy")
+    _presets(b, small_smoke=SMOKE)  # the very entry the base defines
+    shutil.copytree(
+        BASE / "partners" / "example_partner", b / "policy" / "partners" / "example_partner"
+    )
+    _extras(monkeypatch, a, b)
+    assert resolve_artifact("lab_profiles", "twin") == pa  # the earliest copy
+    assert load_scale_config_by_id(None, "small_smoke").horizon_steps == SMOKE["horizon_steps"]
+    assert resolve_artifact("partners", "example_partner") == (
+        b / "policy" / "partners" / "example_partner"
+    )
+    # One byte of difference and it is a collision again (extra roots are configured).
+    (b / "policy" / "partners" / "example_partner" / "extra.txt").write_text("x")
+    with pytest.raises(ArtifactCollisionError, match="defined differently in 2 artifact roots"):
+        resolve_artifact("partners", "example_partner")
+
+
+def test_reference_names_and_strict_switch_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labtrust_gym.artifacts import get_artifact_roots
+
+    assert get_artifact_roots() == artifact_roots()
+    monkeypatch.setenv("LABTRUST_ALLOW_ROOT_OVERRIDE", "sure")
+    with pytest.raises(ConfigError, match="LABTRUST_ALLOW_ROOT_OVERRIDE='sure' is not a switch"):
+        from labtrust_gym.artifacts import allow_root_override
+
+        allow_root_override()

@@ -7,12 +7,10 @@ from typing import Any
 
 import pytest
 
+from labtrust_gym.benchmarks.prompt_injection import run_prompt_injection
 from labtrust_gym.benchmarks.runner import run_episode
 from labtrust_gym.benchmarks.tasks import get_task
-from labtrust_gym.benchmarks.tasks.llm_prompt_injection import (
-    LLMPromptInjection,
-    run_prompt_injection,
-)
+from labtrust_gym.benchmarks.tasks.llm_prompt_injection import LLMPromptInjection
 from labtrust_gym.engine.actions_trust import TrustActions
 from labtrust_gym.llm import LLMConfig, LLMSession, OfflineBackend
 from labtrust_gym.llm.backend import Backend

@@ -19,7 +19,7 @@ from labtrust_gym.evidence.keys import (
     generate_key_file,
     per_install_key_path,
 )
-from labtrust_gym.profiles import use_lab_profile
+from labtrust_gym.extensions import use_lab_profile
 
 
 def test_the_session_never_uses_the_real_home() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from labtrust_gym import plugins, profiles, registry
+from labtrust_gym import extensions, plugins, profiles, registry
 
 
 def write_dist(
@@ -48,13 +48,16 @@ def write_dist(
 def sandbox() -> Iterator[list[Path]]:
     """Restore every extension registry, the override log, the plugin loader's state, the
     active lab profile, ``sys.path`` and the modules imported from the test sites."""
-    regs = plugins.extension_registries()
+    regs = extensions.extension_registries()
     for reg in regs.values():
         reg.ids()  # built-ins in place before the snapshot
     snaps = {k: r.snapshot() for k, r in regs.items()}
     overrides = list(registry.OVERRIDES)
     records = dict(plugins._STATE.records)
-    complete = plugins._STATE.complete
+    broken = dict(plugins._STATE.broken)
+    errors = dict(plugins._STATE.errors)
+    pending = {g: list(q) for g, q in registry._PENDING.items()}
+    complete = registry.LOADER.complete
     active = list(profiles._ACTIVE)
     path = list(sys.path)
     before = set(sys.modules)
@@ -67,7 +70,13 @@ def sandbox() -> Iterator[list[Path]]:
         registry.OVERRIDES[:] = overrides
         plugins._STATE.records.clear()
         plugins._STATE.records.update(records)
-        plugins._STATE.complete = complete
+        plugins._STATE.broken.clear()
+        plugins._STATE.broken.update(broken)
+        plugins._STATE.errors.clear()
+        plugins._STATE.errors.update(errors)
+        registry._PENDING.clear()
+        registry._PENDING.update(pending)
+        registry.LOADER.complete = complete
         plugins._STATE.loading = False
         profiles._ACTIVE[:] = active
         sys.path[:] = path
@@ -91,7 +100,7 @@ def fresh_loader() -> None:
     load_plugins call scans the entry points again, as in a new process. Plugins
     installed in the environment (the example packages, say) are loaded again then."""
     plugins._reset_for_tests()
-    for reg in plugins.extension_registries().values():
+    for reg in extensions.extension_registries().values():
         for ident, origin in list(reg.origins.items()):
             if origin.startswith("plugin "):
                 del reg._items[ident]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _dists import GOOD_EPS, fresh_loader, good_dist, install, write_dist
 
-from labtrust_gym import plugins, registry
+from labtrust_gym import extensions, plugins, registry
 from labtrust_gym.baselines.coordination import get_coordination_method_factory
 from labtrust_gym.benchmarks.metrics import get_metrics_aggregator
 from labtrust_gym.benchmarks.official_pack import load_benchmark_pack
@@ -37,7 +37,7 @@ def test_groups_are_the_eight_of_the_reference() -> None:
             "benchmark_pack_loaders",
         )
     )
-    assert set(plugins.ENTRY_POINT_GROUPS.values()) == set(plugins.extension_registries())
+    assert set(plugins.ENTRY_POINT_GROUPS.values()) == set(extensions.extension_registries())
 
 
 def test_good_plugin_registers_every_kind_with_its_origin(
@@ -59,7 +59,7 @@ def test_good_plugin_registers_every_kind_with_its_origin(
     assert get_invariant_handler("state.acme_ok").__name__ == "always_ok"
     assert get_metrics_aggregator("acme_tagged").__name__ == "tagged_metrics"
     assert callable(get_domain_adapter_factory("acme_domain"))
-    exts = plugins.registered_extensions()
+    exts = extensions.registered_extensions()
     origin = {(k, e["id"]): e["origin"] for k, items in exts.items() for e in items}
     assert origin[("tasks", "acme_short_shift")].startswith("plugin acme-lab 1.2.3")
     assert (
@@ -115,11 +115,31 @@ def test_plugins_load_once(sites: list[Path], tmp_path: Path) -> None:
     assert len([r for r in again if r["name"] == "acme_short_shift"]) == 1
 
 
-def test_first_registry_use_loads_the_plugins(sites: list[Path], tmp_path: Path) -> None:
+def test_registries_do_not_load_plugins_the_entry_points_do(
+    sites: list[Path], tmp_path: Path
+) -> None:
     install(sites, good_dist(tmp_path))
+    # Looking an id up in a registry loads no plugin (registries sit below the loader)...
+    assert "acme_short_shift" not in list_tasks()
+    with pytest.raises(UnknownIdError, match="plugins are not loaded in this process"):
+        get_task("acme_short_shift")
     assert not any(r["distribution"] == "acme-lab" for r in loaded_plugins())
-    assert "acme_short_shift" in list_tasks()  # autoload on first use
+    # ...the entry points do: make_env, run_benchmark, the CLI.
+    from labtrust_gym.envs import make_env
+
+    env = make_env("acme_short_shift", seed=0)
+    assert env.task.max_steps == 60
     assert any(r["distribution"] == "acme-lab" for r in loaded_plugins())
+    assert "acme_short_shift" in list_tasks()
+
+
+def test_run_benchmark_loads_the_plugins(sites: list[Path], tmp_path: Path) -> None:
+    install(sites, good_dist(tmp_path))
+    res = run_benchmark("acme_short_shift", 1, 0)
+    assert res["max_steps"] == 60
+    assert ("acme-lab", "acme_short_shift") in {
+        (p["distribution"], p["name"]) for p in res["plugins"]
+    }
 
 
 def test_autoload_switch(
@@ -134,7 +154,9 @@ def test_autoload_switch(
     with pytest.raises(UnknownIdError, match="acme_idle"):
         get_coordination_method_factory("acme_idle")
     assert main(["run-benchmark", "--task", "acme_short_shift"]) == 2  # the CLI honours it
-    assert "unknown task 'acme_short_shift'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown task 'acme_short_shift'" in err
+    assert "plugin autoload is disabled (LABTRUST_DISABLE_PLUGIN_AUTOLOAD is set)" in err
     assert loaded_plugins() == []
     load_plugins()  # an explicit call still loads
     assert "acme_short_shift" in list_tasks()
@@ -179,13 +201,15 @@ def test_broken_import_fails_loudly_naming_entry_point_group_and_distribution(
         "no_such_module_xyz",
     ):
         assert part in msg, (part, msg)
-    # Not skipped: every later registry use and every command fail the same way.
-    with pytest.raises(PluginError, match="broken-lab"):
-        list_tasks()
+    # Not skipped: every run and every command that runs something fail the same way.
     assert main(["list-tasks"]) == 2
     assert "broken_task" in capsys.readouterr().err
-    with pytest.raises(PluginError):
+    with pytest.raises(PluginError, match="broken-lab"):
         run_benchmark("throughput_sla", 1, 0)
+    from labtrust_gym.envs import make_env
+
+    with pytest.raises(PluginError, match="broken-lab"):
+        make_env("throughput_sla")
 
 
 @pytest.mark.parametrize(
@@ -265,7 +289,7 @@ def test_wrong_shape_is_an_error_naming_the_plugin(
     assert expected in msg, msg
     assert f"{name!r}" in msg and group in msg and "broken-lab 0.0.1" in msg
     kind = plugins.ENTRY_POINT_GROUPS[group]
-    assert name not in plugins.extension_registries()[kind]._items
+    assert name not in extensions.extension_registries()[kind]._items
 
 
 def test_duplicate_id_is_an_error_unless_the_plugin_asks_to_override(
@@ -286,12 +310,12 @@ def test_duplicate_id_is_an_error_unless_the_plugin_asks_to_override(
         load_plugins()
     msg = str(err.value)
     assert "already registered (by labtrust_gym (built-in))" in msg and "broken-lab" in msg
-    tasks = plugins.extension_registries()["tasks"]
+    tasks = extensions.extension_registries()["tasks"]
     assert tasks._items["throughput_sla"].__module__ == (
         "labtrust_gym.benchmarks.tasks.throughput_sla"
-    )  # the built-in is untouched (and every use raises until the plugin is fixed)
-    with pytest.raises(PluginError):
-        get_task("throughput_sla")
+    )  # the built-in is untouched, and every run raises until the plugin is fixed
+    with pytest.raises(PluginError, match="already registered"):
+        run_benchmark("throughput_sla", 1, 0)
 
     # The same plugin with the explicit flag replaces the built-in, and it is recorded.
     (site / "broken_lab" / "mod.py").write_text(src + "Faster.labtrust_override = True\n")

@@ -18,13 +18,13 @@ from labtrust_gym.benchmarks.tasks import list_tasks
 from labtrust_gym.cli.main import build_parser, main
 from labtrust_gym.config import get_policy_dir
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.extensions import use_lab_profile
 from labtrust_gym.plugins import loaded_plugins
 from labtrust_gym.policy import load_policy
 from labtrust_gym.profiles import (
     ProfilePathWarning,
     active_lab_profile,
     load_lab_profile,
-    use_lab_profile,
 )
 
 

@@ -25,8 +25,8 @@ from labtrust_gym.benchmarks.security_runner import (
 from labtrust_gym.cli.main import main
 from labtrust_gym.config import get_policy_dir
 from labtrust_gym.errors import ConfigError, PolicyValidationError, RegistryError
+from labtrust_gym.extensions import use_lab_profile
 from labtrust_gym.policy.validate import validate_policy_dir
-from labtrust_gym.profiles import use_lab_profile
 from labtrust_gym.security.safety_case import (
     get_safety_case_provider,
     list_safety_case_providers,

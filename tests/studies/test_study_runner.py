@@ -218,8 +218,8 @@ def test_a_killed_worker_loses_no_finished_cell(
 def test_the_active_lab_profile_goes_with_every_cell_into_the_workers(
     tmp_path: Path, spec_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from labtrust_gym.extensions import use_lab_profile
     from labtrust_gym.policy.loader import load_policy
-    from labtrust_gym.profiles import use_lab_profile
 
     root = tmp_path / "root"
     (root / "policy" / "lab_profiles").mkdir(parents=True)

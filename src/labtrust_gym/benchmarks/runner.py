@@ -184,13 +184,20 @@ def run_episode(
     record_log: bool = False,
     injection: Any = None,
     llm: Any = None,
+    domain: str | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Run one episode; returns ``(metrics, env)``.
 
     With ``coord_method`` the registered coordination method drives the team (the
     task's other controllers, such as adversaries, keep theirs). ``injection`` (a risk
-    injection id or instance) replaces the task's own (``params.injection``).
+    injection id or instance) replaces the task's own (``params.injection``). ``domain``
+    (default: the lab profile's ``domain_id``, else ``hospital_lab``) is the registered
+    domain whose adapter the env steps (see :mod:`labtrust_gym.domain.dispatch`); it is
+    recorded as the ``domain_id`` metric.
     """
+    from labtrust_gym.domain import resolve_domain_id
+
+    domain_id = resolve_domain_id(domain)
     if controller not in CONTROLLERS:
         raise UnknownIdError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
     llm_session, llm_owned = None, False
@@ -211,7 +218,7 @@ def run_episode(
         )
     inj = _resolve_injection(task, injection)
     if env is None:
-        env = task.make_env(record_log=record_log)
+        env = make_domain_env(task, domain_id, record_log=record_log)
     env.record_log = record_log
     if hasattr(task, "injection"):
         task.injection = inj  # on_initial_state runs inside env.reset
@@ -312,11 +319,20 @@ def run_episode(
         bus.deliver_until(env.step_count * dt * 1000.0)
     metrics = _metrics_aggregator()(env, task, wall)
     metrics.update(task.episode_metrics(env))
+    twin = task.paired_twin(env)
+    if twin is not None:
+        # A task measured against a variant of itself on the same seed (e.g. the prompt
+        # injection task against its clean twin): played the same way, then compared.
+        twin_metrics, twin_env = run_episode(
+            twin, seed, controller=controller, coord_method=coord_method, llm=llm_session
+        )
+        metrics.update(task.paired_metrics(env, twin_metrics, twin_env))
     if bus is not None:
         metrics.update(coordination_metrics(bus, method, tally))
     if inj is not None:
         metrics.update(inj.metrics())
         metrics["injection_id"] = inj.injection_id or None
+    metrics["domain_id"] = domain_id
     if method is not None:
         metrics["coord_method"] = coord_method
         method.on_episode_end(metrics)
@@ -328,6 +344,13 @@ def run_episode(
         if llm_owned:
             llm_session.close()
     return metrics, env
+
+
+def make_domain_env(task: BenchmarkTask, domain_id: str, *, record_log: bool = False) -> Any:
+    """The task's env over the adapter of domain ``domain_id`` (its factory is called)."""
+    from labtrust_gym.domain import make_domain_adapter
+
+    return task.make_env(record_log=record_log, engine=make_domain_adapter(domain_id, task))
 
 
 def run_benchmark(
@@ -345,6 +368,7 @@ def run_benchmark(
     out: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
     llm: Any = None,
+    domain: str | None = None,
 ) -> dict[str, Any]:
     """Run a benchmark and return (and optionally write) its results document.
 
@@ -353,8 +377,15 @@ def run_benchmark(
     episode (:class:`~labtrust_gym.errors.OutputPathError` naming the path). ``llm``: the
     LLM backend of ``controller="llm"`` or of an LLM coordination method (a spec string or
     :class:`~labtrust_gym.llm.LLMConfig`; one session, hence one cassette, for all
-    episodes).
+    episodes). ``domain``: the registered domain to drive (see
+    :func:`run_episode`). The installed plugins are loaded first (strictly), unless
+    ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD`` is set.
     """
+    from labtrust_gym.domain import resolve_domain_id
+    from labtrust_gym.plugins import ensure_plugins_loaded
+
+    ensure_plugins_loaded()
+    domain_id = resolve_domain_id(domain)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if coord_method is not None and controller != "scripted":
@@ -389,7 +420,7 @@ def run_benchmark(
         from labtrust_gym.evidence.keys import audit_key
 
         audit_key()  # a key problem is reported before the first episode, not after
-    env = t.make_env(record_log=log_dir is not None)
+    env = make_domain_env(t, domain_id, record_log=log_dir is not None)
     llm_session = None
     if llm is not None:
         from labtrust_gym.llm import as_session
@@ -407,6 +438,7 @@ def run_benchmark(
             env=env,
             record_log=log_dir is not None,
             llm=llm_session,
+            domain=domain_id,
         )
         if getattr(t, "paired_baseline", False) and coord_method is None:
             metrics.update(_paired_impact(t, s, metrics, controller, llm_session))
@@ -422,6 +454,7 @@ def run_benchmark(
         "schema_version": RESULTS_SCHEMA_VERSION,
         "package_version": __version__,
         "task": t.name,
+        "domain_id": domain_id,
         "controller": controller,
         "coord_method": coord_method,
         "injection": t.injection_id() if hasattr(t, "injection_id") else None,

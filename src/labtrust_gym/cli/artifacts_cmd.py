@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
     w.add_argument("kind", choices=list(ARTIFACT_KINDS))
     w.add_argument("name")
     w.set_defaults(func=_which)
-    p.set_defaults(func=lambda args: _usage(p))
+    p.set_defaults(func=lambda args: _usage(p), plugin_mode="none")
 
 
 def _usage(p: argparse.ArgumentParser) -> int:

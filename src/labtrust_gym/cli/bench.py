@@ -15,11 +15,19 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes", "coord", "llm", "fuzz"],
+        choices=["engine", "env", "episodes", "coord", "llm", "fuzz", "startup"],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
         "scripted episode per task; coord: coordination methods per scale preset; llm: LLM "
         "agents' cost per decision, model time excluded (--task, --roles); fuzz: hostile "
-        "actions through the env (uncaught exceptions, BLOCKED by code, mask truth)",
+        "actions through the env (uncaught exceptions, BLOCKED by code, mask truth); "
+        "startup: whole-process time of --version, --help and a one-episode run",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        default=None,
+        help="start-up case(s) for 'startup' (python, version, help, episode, episode_cold, "
+        "breakdown; default all)",
     )
     p.add_argument(
         "--method",
@@ -64,8 +72,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--repeats",
         type=int,
-        default=3,
-        help="repeats of 'engine'; the best is reported (default: %(default)s)",
+        default=None,
+        help="repetitions (default: 3 for 'engine' and 'llm', the best reported; 5 for "
+        "'startup', medians reported)",
     )
     p.add_argument(
         "--json", action="store_true", help="print JSON on stdout (default: a text table)"
@@ -91,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
         return _llm(args)
     if args.target == "fuzz":
         return _fuzz(args)
+    if args.target == "startup":
+        return _startup(args)
     if args.target == "env":
         from labtrust_gym.bench.env_bench import (
             ENV_SCALES,
@@ -135,13 +146,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from labtrust_gym.bench.engine_bench import run_engine_bench
 
-    res = run_engine_bench(args.rounds, args.seed, args.repeats)
+    repeats = args.repeats or 3
+    res = run_engine_bench(args.rounds, args.seed, repeats)
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         print()
     else:
         print(
-            f"engine: {res['events']} events, best of {args.repeats}: {res['best_wall_s']} s "
+            f"engine: {res['events']} events, best of {repeats}: {res['best_wall_s']} s "
             f"-> {res['events_per_s']:,} events/s ({res['us_per_event']} us/event)"
         )
         print(
@@ -197,7 +209,7 @@ def _llm(args: argparse.Namespace) -> int:
     from labtrust_gym.bench.llm_bench import bench_llm
 
     roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
-    res = bench_llm((args.task or ["throughput_sla"])[0], roles, args.seed, args.repeats)
+    res = bench_llm((args.task or ["throughput_sla"])[0], roles, args.seed, args.repeats or 3)
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         print()
@@ -270,3 +282,30 @@ def _fuzz(args: argparse.Namespace) -> int:
         for cause, n in mt["causes"].items():
             print(f"  {n:>7,}  {cause}")
     return 1 if bad else 0
+
+
+def _startup(args: argparse.Namespace) -> int:
+    from labtrust_gym.bench.startup_bench import bench_startup
+
+    rows = bench_startup(args.repeats or 5, args.case)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    for r in rows:
+        target = ""
+        if r["target_s"] is not None:
+            target = f"  target {r['target_s']} s: {'met' if r['meets_target'] else 'NOT met'}"
+        extra = ""
+        if r["case"] == "breakdown":
+            extra = (
+                f"  (cpu: import {r['import_s']} s, first run {r['first_run_s']} s, "
+                f"second run {r['second_run_s']} s)"
+            )
+        print(
+            f"{r['case']:<13} wall median {r['wall_median_s']:.3f} s (min {r['wall_min_s']:.3f})"
+            f"  cpu {r['cpu_median_s']:.3f} s  x{r['runs']}{target}{extra}"
+        )
+    if rows:
+        print(f"load average (1 min): {rows[0]['load_average_1m']}")
+    return 0

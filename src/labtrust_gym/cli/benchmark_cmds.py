@@ -80,6 +80,13 @@ def add_parser(sub: Any) -> None:
         "(default: none, no logs)",
     )
     add_llm_arguments(p)
+    p.add_argument(
+        "--domain",
+        default=None,
+        metavar="ID",
+        help="domain adapter the run drives (see 'labtrust plugins list --kind domains'; "
+        "default: the lab profile's domain_id, else hospital_lab)",
+    )
     p.set_defaults(func=_run_benchmark)
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
@@ -171,6 +178,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             log_dir=args.log_dir,
             progress=prog,
             llm=llm_config_from_args(args),
+            domain=args.domain,
         )
         digest = write_results(res, args.out) if args.out else None
     except OSError as exc:

@@ -4,27 +4,39 @@ Exit codes: 0 success, 1 failure (a check failed, a run did not complete), 2 bad
 bad input (unknown id, malformed file, broken plugin). Machine-readable output goes to
 stdout or files; progress and diagnostics go to stderr.
 
-Before any command the installed plugins are loaded (:func:`labtrust_gym.plugins
-.load_plugins`; ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD=1`` turns that off) and the global
-option ``--profile ID`` (or ``LABTRUST_PROFILE``) applies a lab profile
-(:func:`labtrust_gym.profiles.apply_lab_profile`) to the command. ``--profile`` is an
-option of ``labtrust`` itself, parsed before the command: ``labtrust --profile ID COMMAND``.
-The profile id is passed to child processes through ``LABTRUST_PROFILE``.
+Before a command the installed plugins are loaded
+(:func:`labtrust_gym.extensions.load_all_plugins`; ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD=1``
+turns that off) and the global option ``--profile ID`` (or ``LABTRUST_PROFILE``) applies
+a lab profile (:func:`labtrust_gym.extensions.apply_lab_profile`) to the command.
+``--profile`` is an option of ``labtrust`` itself, parsed before the command:
+``labtrust --profile ID COMMAND``. The profile id is passed to child processes through
+``LABTRUST_PROFILE``.
+
+How a command loads plugins is its ``plugin_mode`` default: ``strict`` (every command
+that runs something: a plugin that cannot be imported is an error, exit 2, and one that a
+registry the command uses rejects too), ``tolerant`` (``plugins list``,
+``validate-policy``: a broken plugin is shown with its error and the command goes on) or
+``none`` (``artifacts``). ``--version`` and ``--help`` load no plugins and import no
+command's dependencies: ``--version`` does not even build the parser.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import os
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtrust_gym._version import __version__
 from labtrust_gym.errors import LabTrustError
+
+if TYPE_CHECKING:
+    import argparse
+
+# Nothing heavier than the above is imported at module level: ``labtrust --version``
+# answers from here, ``--help`` imports argparse and the command modules only (which import
+# no numpy, jsonschema or yaml when they build their parsers).
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE"]
 
@@ -46,6 +58,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="labtrust",
         description="LabTrust-Gym: multi-agent hospital-lab environment and benchmarks.",
@@ -109,28 +124,67 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from labtrust_gym.artifacts import ArtifactShadowWarning
-    from labtrust_gym.plugins import autoload_plugins
-    from labtrust_gym.profiles import ProfilePathWarning, use_lab_profile
+def _version_only(argv: Sequence[str]) -> bool:
+    """``labtrust [--profile ID] --version``: answered without building the parser."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--version":
+            return True
+        if a in ("-h", "--help") or not a.startswith("-"):
+            return False
+        i += 2 if a == "--profile" else 1
+    return False
 
+
+def _run(args: argparse.Namespace, profile_id: str | None, stack: contextlib.ExitStack) -> int:
+    """Load the installed plugins as the command's ``plugin_mode`` says, apply the lab
+    profile, run the command."""
+    from labtrust_gym.extensions import use_lab_profile
+    from labtrust_gym.plugins import (
+        autoload_disabled,
+        broken_plugins,
+        load_plugins,
+        tolerant_plugins,
+    )
+
+    mode = getattr(args, "plugin_mode", "strict")
+    if mode == "tolerant":
+        stack.enter_context(tolerant_plugins())
+    if mode != "none" and not autoload_disabled():
+        load_plugins(strict=mode != "tolerant")
+    if profile_id:
+        stack.enter_context(use_lab_profile(profile_id))
+        stack.enter_context(_profile_env(profile_id))
+    rc: int = args.func(args)
+    if mode == "tolerant":
+        for rec in broken_plugins():
+            print(f"labtrust: warning: {rec['error']}", file=sys.stderr)
+    return rc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _version_only(argv):
+        print(f"labtrust-gym {__version__}")
+        return EXIT_OK
     parser = build_parser()
     args = _parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     profile_id = args.lab_profile or os.environ.get("LABTRUST_PROFILE") or None
+    import warnings
+
     try:
+        from labtrust_gym.artifacts import ArtifactShadowWarning
+        from labtrust_gym.profiles import ProfilePathWarning
+
         with warnings.catch_warnings(), contextlib.ExitStack() as stack:
             for category in (ProfilePathWarning, ArtifactShadowWarning):
                 warnings.simplefilter("always", category)
             warnings.showwarning = _show_warning
-            autoload_plugins()
-            if profile_id:
-                stack.enter_context(use_lab_profile(profile_id))
-                stack.enter_context(_profile_env(profile_id))
-            rc: int = args.func(args)
-        return rc
+            return _run(args, profile_id, stack)
     except LabTrustError as exc:
         print(f"labtrust: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,4 +1,7 @@
-"""``labtrust plugins list``: every registered id of every extension kind and its origin."""
+"""``labtrust plugins list``: every registered id of every extension kind and its origin,
+the plugin distributions loaded, the ones that could not be loaded (with their error) and
+the overrides. The command loads plugins tolerantly: one broken plugin is listed, not
+fatal (exit 0; the runs that need it fail with the same error)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    from labtrust_gym.plugins import ENTRY_POINT_GROUPS
+    from labtrust_gym.registry import ENTRY_POINT_GROUPS
 
     p = sub.add_parser("plugins", help="extension registries and loaded plugins")
     psub = p.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND")
@@ -24,8 +27,8 @@ def add_parser(sub: Any) -> None:
     )
     ls.add_argument("--kind", choices=sorted(ENTRY_POINT_GROUPS.values()), default=None)
     ls.add_argument("--json", action="store_true", help="print one JSON document")
-    ls.set_defaults(func=_list)
-    p.set_defaults(func=lambda args: _usage(p))
+    ls.set_defaults(func=_list, plugin_mode="tolerant")
+    p.set_defaults(func=lambda args: _usage(p), plugin_mode="none")
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
@@ -34,13 +37,20 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from labtrust_gym.plugins import loaded_plugins, plugin_overrides, registered_extensions
+    from labtrust_gym.extensions import registered_extensions
+    from labtrust_gym.plugins import broken_plugins, loaded_plugins, plugin_overrides
 
     regs = registered_extensions()
     if args.kind:
         regs = {args.kind: regs[args.kind]}
+    broken = broken_plugins()
     if args.json:
-        doc = {"registries": regs, "plugins": loaded_plugins(), "overrides": plugin_overrides()}
+        doc = {
+            "registries": regs,
+            "plugins": loaded_plugins(),
+            "broken": broken,
+            "overrides": plugin_overrides(),
+        }
         print(json.dumps(doc, indent=2))
         return 0
     rows = [(kind, e["id"], e["origin"]) for kind, items in regs.items() for e in items]
@@ -56,6 +66,11 @@ def _list(args: argparse.Namespace) -> int:
             f"  {r['distribution']} {r['version']}: {r['group']} {r['name']} = {r['value']}"
             + (" (override)" if r.get("override") else "")
         )
+    if broken:
+        print(f"\nplugins that could not be loaded: {len(broken)}")
+        for r in broken:
+            print(f"  {r['distribution']} {r['version']}: {r['group']} {r['name']} = {r['value']}")
+            print(f"    error: {r['error']}")
     overrides = plugin_overrides()
     if overrides:
         print(f"\noverrides: {len(overrides)}")

@@ -2,7 +2,12 @@
 
 Prints one ``file: path: message`` line per problem (``--json``: a JSON list of
 ``{"file", "path", "message"}`` objects) on stdout. Exit code 0 when the policy is valid,
-1 when problems were found, 2 when the directory or partner overlay does not exist.
+1 when problems were found (an unreadable, malformed or hostile file is a problem too),
+2 when the directory or partner overlay does not exist.
+
+Besides the schemas and cross-references, every invariant must name a registered handler
+(built-in or from an installed plugin). Plugins are loaded tolerantly: a broken plugin is
+reported (stderr) and the policy is still checked.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="print the problems as a JSON list on stdout"
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, plugin_mode="tolerant")
     return parser
 
 
@@ -53,7 +58,14 @@ def run(args: argparse.Namespace) -> int:
     if partner is None and prof is not None:  # labtrust --profile ID validate-policy
         partner = prof.partner_id
     result = check_policy_dir(args.policy_dir, partner)
-    problems = result.problems
+    problems = list(result.problems)
+    inv = result.docs.get("invariant_registry")
+    if inv is not None:
+        from labtrust_gym.engine.invariant_check import invariant_handler_problems
+
+        problems.extend(
+            invariant_handler_problems(inv, result.sources.get("invariant_registry", ""))
+        )
     if args.json:
         payload = [{"file": f, "path": p, "message": m} for f, p, m in problems]
         print(json.dumps(payload, indent=2))

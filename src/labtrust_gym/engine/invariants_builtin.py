@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["register_builtins"]
+__all__ = ["BUILTIN_HANDLERS"]
 
 Outcome = tuple[bool, str | None, dict[str, Any] | None] | None
 
@@ -157,10 +157,5 @@ _BUILTINS = {
     ("state", "audit_chain_intact"): audit_chain_intact,
 }
 
-
-def register_builtins() -> None:
-    from labtrust_gym.engine.invariants_runtime import register_invariant_handler
-    from labtrust_gym.registry import BUILTIN_ORIGIN
-
-    for (t, c), fn in _BUILTINS.items():
-        register_invariant_handler(t, c, fn, origin=BUILTIN_ORIGIN)
+#: ``(type, check) -> handler`` of the built-in checks (the registry registers them).
+BUILTIN_HANDLERS = _BUILTINS

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym.errors import RegistryError
-from labtrust_gym.registry import Registry, require_signature
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
 
 __all__ = [
     "InvariantHandler",
@@ -51,9 +51,10 @@ def _check(key: str, handler: Any) -> None:
 
 
 def _builtins() -> None:
-    from labtrust_gym.engine import invariants_builtin
+    from labtrust_gym.engine.invariants_builtin import BUILTIN_HANDLERS
 
-    invariants_builtin.register_builtins()
+    for (logic_type, check), fn in BUILTIN_HANDLERS.items():
+        register_invariant_handler(logic_type, check, fn, origin=BUILTIN_ORIGIN)
 
 
 HANDLERS: Registry[InvariantHandler] = Registry(

@@ -28,9 +28,17 @@ def make_env(
     """A ParallelEnv for ``task`` (a registered name or a BenchmarkTask instance).
 
     ``scale`` is a scale preset id or config for the scale-aware tasks; ``timing_mode``,
-    ``params`` and ``policy`` go to the task, the rest to the env.
+    ``params`` and ``policy`` go to the task, ``domain`` (default: the lab profile's
+    ``domain_id``, else ``hospital_lab``) picks the engine adapter, the rest goes to the
+    env. The installed plugins are loaded first, unless
+    ``LABTRUST_DISABLE_PLUGIN_AUTOLOAD`` is set.
     """
     from labtrust_gym.benchmarks.tasks import get_task
+    from labtrust_gym.domain import make_domain_adapter, resolve_domain_id
+    from labtrust_gym.plugins import ensure_plugins_loaded
+
+    ensure_plugins_loaded()
+    domain_id = resolve_domain_id(kwargs.pop("domain", None))
 
     task_kw: dict[str, Any] = {
         k: kwargs.pop(k) for k in ("timing_mode", "params", "policy") if k in kwargs
@@ -40,6 +48,8 @@ def make_env(
         if scale is not None:
             task_kw["scale_config"] = scale
         task = cls(**task_kw)
+    if kwargs.get("engine") is None:
+        kwargs["engine"] = make_domain_adapter(domain_id, task)
     return task.make_env(seed=seed, **kwargs)
 
 

@@ -101,12 +101,14 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         action_masks: bool | None = None,
         record_log: bool = False,
         full_rebuild: bool = False,
+        engine: LabEngine | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode {render_mode!r}; use one of {_RENDER_MODES}")
         self.task = task
         self.render_mode = render_mode
-        self.engine = LabEngine(task.policy)
+        # ``engine``: the adapter of the run's domain (labtrust_gym.domain.dispatch).
+        self.engine = engine if engine is not None else LabEngine(task.policy)
         probe = task.get_initial_state(0)
         self.world = compile_world(task.policy, probe.get("effective_policy"))
         self.engine_ids: list[str] = list(task.agent_ids())
@@ -579,3 +581,13 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         """The episode log's records so far, parsed (``env.episode_log`` holds the lines;
         see :mod:`labtrust_gym.evidence.episode_log`)."""
         return self.episode_log.records()
+
+    # The lab ids of the BenchmarkEnv protocol (labtrust_gym.domain.BenchmarkEnv).
+    def get_device_ids(self) -> list[str]:
+        return sorted(self.world.devices)
+
+    def get_zone_ids(self) -> list[str]:
+        return sorted(self.world.zones)
+
+    def get_dt_s(self) -> float:
+        return float(self.task.dt_s)

@@ -129,20 +129,22 @@ class EpisodeLog:
         rec: dict[str, Any] = {"type": "event", "step": step}
         if rejected is not None:
             rec["rejected"] = rejected
-        rec.update({
-            "event": event,
-            "result": {
-                "status": res["status"],
-                "blocked_reason_code": res["blocked_reason_code"],
-                "emits": list(res["emits"]),
-                "violations": [v["invariant_id"] for v in res["violations"]],
-                "token_consumed": list(res["token_consumed"]),
-                "signature_verified": engine.step_ctx.get("signed") is True,
-                "now_s": float(engine.now),
-                "head_hash": chain["head_hash"],
-                "audit_length": chain["length"],
-            },
-        })
+        rec.update(
+            {
+                "event": event,
+                "result": {
+                    "status": res["status"],
+                    "blocked_reason_code": res["blocked_reason_code"],
+                    "emits": list(res["emits"]),
+                    "violations": [v["invariant_id"] for v in res["violations"]],
+                    "token_consumed": list(res["token_consumed"]),
+                    "signature_verified": engine.step_ctx.get("signed") is True,
+                    "now_s": float(engine.now),
+                    "head_hash": chain["head_hash"],
+                    "audit_length": chain["length"],
+                },
+            }
+        )
         try:
             self._append(rec)
         except (TypeError, ValueError):

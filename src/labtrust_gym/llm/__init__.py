@@ -6,9 +6,10 @@ reads envs); it never imports benchmarks, studies or the CLI. See ``docs/llm_age
 """
 
 from labtrust_gym.llm.agents import Decision, LLMAgents, attach_llm_controller, resolve_roles
-from labtrust_gym.llm.backend import Backend, make_backend
+from labtrust_gym.llm.backend import Backend
 from labtrust_gym.llm.cassette import CASSETTE_FORMAT, RecordingBackend, ReplayBackend
 from labtrust_gym.llm.exchange import CallFailure, LLMRequest, LLMResponse
+from labtrust_gym.llm.factory import make_backend
 from labtrust_gym.llm.offline import OfflineBackend
 from labtrust_gym.llm.playbook import Playbook, load_playbook
 from labtrust_gym.llm.reply import ReplyCheck, check_agent_reply, extract_json

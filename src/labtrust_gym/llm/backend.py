@@ -1,4 +1,5 @@
-"""The backend contract and the factory that turns a spec string into a backend.
+"""The backend contract (the factory that turns a spec string into a backend is
+:func:`labtrust_gym.llm.factory.make_backend`).
 
 A backend answers :class:`~labtrust_gym.llm.exchange.LLMRequest` objects with an
 :class:`~labtrust_gym.llm.exchange.LLMResponse`, or a
@@ -11,12 +12,10 @@ model the server does not have, bad credentials) raises
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from labtrust_gym.llm.exchange import CallFailure, LLMRequest, LLMResponse
-from labtrust_gym.llm.spec import parse_spec
 
-__all__ = ["Backend", "Outcome", "make_backend"]
+__all__ = ["Backend", "Outcome"]
 
 Outcome = LLMResponse | CallFailure
 
@@ -37,25 +36,3 @@ class Backend:
 
     def close(self) -> None:
         """Release connections and threads."""
-
-
-def make_backend(spec: str, **options: Any) -> Backend:
-    """The backend of ``spec``; ``options`` are the openai backend's keyword arguments
-    (``base_url``, ``api_key``, ``timeout_s``, ``max_retries``, ``concurrency``,
-    ``response_format``); the other backends ignore them."""
-    bs = parse_spec(spec)
-    if bs.kind == "offline":
-        from labtrust_gym.llm.offline import OfflineBackend
-
-        return OfflineBackend(bs.variant)
-    if bs.kind == "replay":
-        from labtrust_gym.llm.cassette import ReplayBackend
-
-        assert bs.path is not None
-        return ReplayBackend(bs.path)
-    from labtrust_gym.llm.openai_backend import OpenAIBackend
-
-    opts = dict(options)
-    if bs.base_url is not None:
-        opts["base_url"] = bs.base_url
-    return OpenAIBackend(bs.model, **opts)

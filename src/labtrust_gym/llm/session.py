@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from labtrust_gym.errors import ConfigError
-from labtrust_gym.llm.backend import Backend, make_backend
+from labtrust_gym.llm.backend import Backend
+from labtrust_gym.llm.factory import make_backend
 from labtrust_gym.llm.playbook import Playbook, load_playbook
 from labtrust_gym.llm.spec import parse_spec
 

@@ -1,14 +1,18 @@
 """The one loader of policy files.
 
 Every policy file is versioned YAML with a JSON Schema under ``policy/schemas/``. The loader
-reads them once per policy directory (cached on the files' modification times), validates
-them, and returns an immutable :class:`PolicyBundle`. Nothing on the engine's hot path ever
-touches a file.
+reads them (through the hardened reader :func:`~labtrust_gym.policy.yaml_io.load_yaml`),
+validates them, and returns an immutable :class:`PolicyBundle`. Nothing on the engine's hot
+path ever touches a file.
+
+Loading is cached twice: in the process (on the files' modification times) and across
+processes in the compiled-policy cache (:mod:`labtrust_gym.policy.cache`): a policy tree
+whose files, overlay and schemas are byte-for-byte one that validated before is not
+validated again, and each unchanged file is not parsed again.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,11 +20,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import orjson
-import yaml
-
-from labtrust_gym.config import get_policy_dir
 from labtrust_gym.errors import PolicyError
+from labtrust_gym.paths import get_policy_dir
+from labtrust_gym.policy import cache
+from labtrust_gym.policy.files import (
+    COORDINATION_FILES,
+    POLICY_FILES,
+    freeze,
+    merge_overlay,
+    schema_path_for,
+    thaw,
+)
+from labtrust_gym.policy.partners import partner_overlay_dir
+from labtrust_gym.policy.yaml_io import load_yaml, load_yaml_digest
 
 __all__ = [
     "POLICY_FILES",
@@ -31,91 +43,12 @@ __all__ = [
     "load_yaml",
     "merge_overlay",
     "partner_overlay_dir",
+    "schema_path_for",
+    "thaw",
+    "fingerprint_docs",
 ]
 
-#: Logical name -> path of the file under ``policy/``. The schema of ``<dir>/<name>.vX.yaml``
-#: is ``schemas/<name>.vX.schema.json``.
-POLICY_FILES: Mapping[str, str] = MappingProxyType(
-    {
-        "zone_layout": "zones/zone_layout.v0.1.yaml",
-        "sites_policy": "sites/sites_policy.v0.1.yaml",
-        "equipment_registry": "equipment/equipment_registry.v0.1.yaml",
-        "test_catalogue": "catalogue/test_catalogue.v0.1.yaml",
-        "stability_policy": "stability/stability_policy.v0.1.yaml",
-        "acceptance_rules": "acceptance/acceptance_rules.v0.1.yaml",
-        "reagent_policy": "reagents/reagent_policy.v0.1.yaml",
-        "rbac_policy": "rbac/rbac_policy.v0.1.yaml",
-        "token_registry": "tokens/token_registry.v0.1.yaml",
-        "critical_thresholds": "critical/critical_thresholds.v0.1.yaml",
-        "escalation_ladder": "critical/escalation_ladder.v0.1.yaml",
-        "invariant_registry": "invariants/invariant_registry.v0.1.yaml",
-        "reason_code_registry": "reason_codes/reason_code_registry.v0.1.yaml",
-        "emits_vocab": "emits/emits_vocab.v0.1.yaml",
-        "sla_targets": "sla/sla_targets.v0.1.yaml",
-    }
-)
-
-#: Coordination documents (network model, message bus, risk injections): logical name ->
-#: path under ``policy/``. They are read on demand by the coordination layer through
-#: :func:`load_policy_document`, validated against their schemas like every policy file,
-#: and are not part of the engine's bundle (nor of its fingerprint).
-COORDINATION_FILES: Mapping[str, str] = MappingProxyType(
-    {
-        "network_policy": "coordination/network_policy.v0.1.yaml",
-        "injections": "coordination/injections.v0.1.yaml",
-    }
-)
-
-
-def schema_path_for(rel_path: str) -> str:
-    """``zones/zone_layout.v0.1.yaml`` -> ``schemas/zone_layout.v0.1.schema.json``."""
-    name = Path(rel_path).name
-    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
-    return f"schemas/{stem}.schema.json"
-
-
-def load_yaml(path: Path) -> Any:
-    """Read one YAML file; errors name the file, line and problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(f"{path}:{where}: malformed YAML: {problem}") from None
-
-
-def merge_overlay(base: Any, overlay: Any) -> Any:
-    """Deep-merge ``overlay`` over ``base``: mappings merge key by key, anything else replaces."""
-    if isinstance(base, dict) and isinstance(overlay, dict):
-        out = dict(base)
-        for k, v in overlay.items():
-            out[k] = merge_overlay(base[k], v) if k in base else copy.deepcopy(v)
-        return out
-    return copy.deepcopy(overlay)
-
-
-def _freeze(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
-    if isinstance(obj, list):
-        return tuple(_freeze(v) for v in obj)
-    return obj
-
-
-def thaw(obj: Any) -> Any:
-    """Return a plain, mutable deep copy (dicts and lists) of a frozen policy document."""
-    if isinstance(obj, Mapping):
-        return {k: thaw(v) for k, v in obj.items()}
-    if isinstance(obj, (tuple, list)):
-        return [thaw(v) for v in obj]
-    return obj
+_freeze = freeze  # the name the engine's world compiler used
 
 
 @dataclass(frozen=True)
@@ -147,6 +80,8 @@ class PolicyBundle:
 
 
 def fingerprint_docs(docs: Mapping[str, Any]) -> str:
+    import orjson
+
     blob = orjson.dumps(thaw(docs), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()
 
@@ -154,21 +89,22 @@ def fingerprint_docs(docs: Mapping[str, Any]) -> str:
 _CACHE: dict[tuple[str, str | None, tuple[float, ...]], PolicyBundle] = {}
 
 
-def partner_overlay_dir(pdir: Path, partner_id: str | None) -> Path | None:
-    """The overlay directory ``partners/<partner_id>/`` in the artifact roots (None
-    without a partner); PolicyError listing the known partners if there is none."""
-    if not partner_id:
-        return None
-    from labtrust_gym.artifacts import discover_artifacts, resolve_artifact
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "<missing>"
 
-    overlay = resolve_artifact("partners", partner_id, pdir, required=False)
-    if overlay is None:
-        known = sorted(discover_artifacts("partners", pdir))
-        raise PolicyError(
-            f"partner overlay {partner_id!r} not found (looked for partners/{partner_id}/ in "
-            f"the artifact roots); known partners: {', '.join(known) or '(none)'}"
-        )
-    return Path(overlay)
+
+def _validation_key(kind: str, pdir: Path, digests: Mapping[str, str]) -> str:
+    """What one validation depends on: the digests of the very bytes parsed (documents,
+    overlay files), the schemas of the documents, and the code."""
+    h = hashlib.sha256(f"{kind}|{cache.code_digest()}|".encode())
+    for label, digest in sorted(digests.items()):
+        h.update(f"{label}={digest}\n".encode())
+    for rel in sorted({r for r in digests if not r.startswith("overlay/")}):
+        h.update(f"{schema_path_for(rel)}={_file_digest(pdir / schema_path_for(rel))}\n".encode())
+    return h.hexdigest()
 
 
 def load_policy(
@@ -201,19 +137,28 @@ def load_policy(
         return hit
     docs: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    digests: dict[str, str] = {}
     for name, rel in POLICY_FILES.items():
-        docs[name] = load_yaml(pdir / rel)
+        docs[name], digests[rel] = load_yaml_digest(pdir / rel)
         sources[name] = str(pdir / rel)
         if overlay_dir is not None and (overlay_dir / rel).is_file():
-            docs[name] = merge_overlay(docs[name], load_yaml(overlay_dir / rel))
+            over, digests[f"overlay/{rel}"] = load_yaml_digest(overlay_dir / rel)
+            docs[name] = merge_overlay(docs[name], over)
             sources[name] += f" + {overlay_dir / rel}"
     if validate:
-        from labtrust_gym.policy.validate import raise_for_problems, validate_documents
+        vkey = _validation_key("bundle", pdir, digests)
+        if not cache.has_marker("validated", vkey):
+            from labtrust_gym.policy.validate import raise_for_problems, validate_documents
 
-        raise_for_problems(validate_documents(pdir, docs, sources))
+            by_name = {
+                name: "+".join(d for d in (digests.get(rel), digests.get(f"overlay/{rel}")) if d)
+                for name, rel in POLICY_FILES.items()
+            }
+            raise_for_problems(validate_documents(pdir, docs, sources, by_name))
+            cache.put_marker("validated", vkey)
     bundle = PolicyBundle(
         policy_dir=pdir,
-        docs=MappingProxyType({k: _freeze(v) for k, v in docs.items()}),
+        docs=MappingProxyType({k: freeze(v) for k, v in docs.items()}),
         fingerprint=fingerprint_docs(docs),
         partner_id=partner_id,
         sources=MappingProxyType(sources),
@@ -250,11 +195,14 @@ def load_policy_document(
     hit = _DOC_CACHE.get(key)
     if hit is not None:
         return hit
-    doc = load_yaml(path)
+    doc, digest = load_yaml_digest(path)
     if validate:
-        from labtrust_gym.policy.validate import raise_for_problems, validate_document
+        vkey = _validation_key("document", pdir, {rel: digest})
+        if not cache.has_marker("validated", vkey):
+            from labtrust_gym.policy.validate import raise_for_problems, validate_document
 
-        raise_for_problems(validate_document(pdir, rel, doc, str(path)))
-    frozen = _freeze(doc)
+            raise_for_problems(validate_document(pdir, rel, doc, str(path)))
+            cache.put_marker("validated", vkey)
+    frozen = freeze(doc)
     _DOC_CACHE[key] = frozen
     return frozen

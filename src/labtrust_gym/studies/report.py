@@ -112,7 +112,7 @@ def study_rows(out_dir: Path | str, entries: Iterable[dict[str, Any]]) -> list[d
     ``method``, ``injection``, ``episodes``, ``seed``: the manifest's cell records), with
     the summary columns and, under ``"_values"``, the per-episode values of the pooled
     metrics (for pooled CIs)."""
-    from labtrust_gym.studies.runner import load_cell_doc, read_error
+    from labtrust_gym.studies.cell_files import load_cell_doc, read_error
 
     rows: list[dict[str, Any]] = []
     for e in entries:
@@ -161,7 +161,7 @@ def _add_resilience(rows: list[dict[str, Any]]) -> None:
 
 def load_study(run_dir: Path | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The manifest and the rows (:func:`study_rows`) of a study directory."""
-    from labtrust_gym.studies.runner import MANIFEST_FILE, MANIFEST_SCHEMA
+    from labtrust_gym.studies.cell_files import MANIFEST_FILE, MANIFEST_SCHEMA
 
     d = Path(run_dir)
     path = d / MANIFEST_FILE

@@ -32,7 +32,6 @@ process that is gone marks that run ``interrupted`` (see
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import socket
@@ -50,6 +49,16 @@ from typing import Any
 
 from labtrust_gym._version import __version__
 from labtrust_gym.outputs import TMP_PREFIX, atomic_write_json, check_output_dir
+from labtrust_gym.studies.cell_files import (
+    CELL_SCHEMA,
+    ERROR_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SCHEMA,
+    RESULTS_FILE,
+    load_cell_doc,
+    read_error,
+    read_json,
+)
 from labtrust_gym.studies.cells import Cell, active_profile_record, expand_cells
 from labtrust_gym.studies.executors import ExecutorHandle, open_executor
 from labtrust_gym.studies.run_record import claim_study_dir, this_process
@@ -70,11 +79,6 @@ __all__ = [
     "write_json_atomic",
 ]
 
-CELL_SCHEMA = "labtrust.study_cell.v0.1"
-MANIFEST_SCHEMA = "labtrust.study_manifest.v0.1"
-MANIFEST_FILE = "study_manifest.json"
-RESULTS_FILE = "results.json"
-ERROR_FILE = "error.json"
 #: Suffix of the temporary files of earlier versions (cleaned up like the current ones).
 _OLD_TMP_SUFFIX = ".tmp"
 
@@ -114,7 +118,7 @@ def _run_benchmark_cell(cell: Cell) -> dict[str, Any]:
 
     with contextlib.ExitStack() as stack:
         if cell.lab_profile:
-            from labtrust_gym.profiles import use_lab_profile
+            from labtrust_gym.extensions import use_lab_profile
 
             stack.enter_context(use_lab_profile(Path(cell.lab_profile["source"])))
         res = run_benchmark(cell.task, **cell.run_kwargs())
@@ -151,37 +155,9 @@ def run_cell_into(cell: Cell, out_dir: str, study_run: str) -> dict[str, Any]:
     return doc
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def load_cell_doc(out_dir: Path | str, cell_id: str, fingerprint: str) -> dict[str, Any] | None:
-    """The finished document of a cell in a study directory, or None (missing, failed,
-    or made for a different definition of the cell than ``fingerprint``)."""
-    doc = _read_json(Path(out_dir) / "cells" / cell_id / RESULTS_FILE)
-    if (
-        isinstance(doc, dict)
-        and doc.get("schema_version") == CELL_SCHEMA
-        and doc.get("status") == "ok"
-        and doc.get("fingerprint") == fingerprint
-    ):
-        return doc
-    return None
-
-
 def load_cell_results(out_dir: Path | str, cell: Cell) -> dict[str, Any] | None:
     """The finished document of ``cell`` (see :func:`load_cell_doc`)."""
     return load_cell_doc(out_dir, cell.cell_id, cell.fingerprint)
-
-
-def read_error(out_dir: Path | str, cell_id: str) -> dict[str, Any] | None:
-    """The ``error`` record of a failed cell, or None."""
-    doc = _read_json(Path(out_dir) / "cells" / cell_id / ERROR_FILE)
-    err = doc.get("error") if isinstance(doc, dict) else None
-    return err if isinstance(err, dict) else None
 
 
 def cell_states(out_dir: Path | str, cells: list[Cell]) -> dict[str, str]:
@@ -309,7 +285,7 @@ class _Study:
             return False
         d = self.cell_dir(cell.cell_id)
         for name in (RESULTS_FILE, ERROR_FILE):
-            doc = _read_json(d / name)
+            doc = read_json(d / name)
             if (
                 isinstance(doc, dict)
                 and doc.get("fingerprint") == cell.fingerprint
@@ -434,7 +410,7 @@ def run_study(
     if worker_writes is None:
         worker_writes = isinstance(executor, str) and (executor != "dask" or scheduler is None)
     study.worker_writes = worker_writes
-    previous_runs = claim_study_dir(out, out / MANIFEST_FILE, _read_json(out / MANIFEST_FILE))
+    previous_runs = claim_study_dir(out, out / MANIFEST_FILE, read_json(out / MANIFEST_FILE))
     (out / "cells").mkdir(parents=True, exist_ok=True)
     _clean_temporaries(out)
     states = cell_states(out, cells)

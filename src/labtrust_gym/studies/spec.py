@@ -315,7 +315,7 @@ def _cross_check(spec: StudySpec, src: str) -> list[tuple[str, str, str]]:
             )
         )
     if not out:
-        from labtrust_gym.studies.cells import scale_points
+        from labtrust_gym.studies.scales import scale_points
 
         try:
             points = scale_points(spec)

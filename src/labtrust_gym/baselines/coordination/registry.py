@@ -3,7 +3,10 @@
 ``register_coordination_method(method_id, factory)`` with ``factory(policy, repo_root,
 scale_config, params) -> CoordinationMethod``. ``make_coordination_method`` merges the
 catalogue's ``default_params`` (``policy/coordination/coordination_methods.v0.1.yaml``)
-under the caller's params.
+under the caller's params, and checks what the factory returned: anything that is not a
+coordination method (``None``, a dict, a half-implemented object) is an error naming the
+method id and where it was registered (the plugin's entry point), never a silent fallback
+to another team.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from labtrust_gym.errors import RegistryError
-from labtrust_gym.policy.loader import load_yaml
-from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
+from labtrust_gym.policy.yaml_io import load_yaml
+from labtrust_gym.registry import BUILTIN_ORIGIN, PluginError, Registry
 
 __all__ = [
     "register_coordination_method",
@@ -23,10 +26,13 @@ __all__ = [
     "make_coordination_method",
     "load_catalogue",
     "METHODS",
+    "METHOD_INTERFACE",
 ]
 
 Factory = Callable[[Any, Any, Any, dict[str, Any]], Any]
 CATALOGUE = ("coordination", "coordination_methods.v0.1.yaml")
+#: What the runner calls on a method (a CoordinationMethod subclass has them all).
+METHOD_INTERFACE = ("attach", "reset", "propose_actions", "on_step_results", "on_episode_end")
 
 
 def _check(method_id: str, factory: Any) -> None:
@@ -62,9 +68,9 @@ def _builtins() -> None:
     import importlib
 
     for method_id, target in BUILTIN_METHODS.items():
-        mod, _, fn = target.partition(":")
-        module = importlib.import_module(f"labtrust_gym.baselines.coordination.{mod}")
-        METHODS.register(method_id, getattr(module, fn), origin=BUILTIN_ORIGIN)
+        module, _, cls = target.partition(":")
+        mod = importlib.import_module(f"labtrust_gym.baselines.coordination.{module}")
+        METHODS.register(method_id, getattr(mod, cls), origin=BUILTIN_ORIGIN)
 
 
 METHODS: Registry[Factory] = Registry(
@@ -119,4 +125,28 @@ def make_coordination_method(
     entry = load_catalogue(repo_root).get(method_id, {})
     merged = dict(entry.get("default_params") or {})
     merged.update(params or {})
-    return factory(policy, repo_root, scale_config, merged)
+    method = factory(policy, repo_root, scale_config, merged)
+    _check_method(method_id, factory, method)
+    return method
+
+
+def _check_method(method_id: str, factory: Any, method: Any) -> None:
+    """Raise unless ``method`` is a coordination method; the error names the factory and
+    its origin (a :class:`PluginError` when a plugin registered it)."""
+    from labtrust_gym.baselines.coordination.base import CoordinationMethod
+
+    if isinstance(method, CoordinationMethod):
+        return
+    missing = [m for m in METHOD_INTERFACE if not callable(getattr(method, m, None))]
+    if not missing and method is not None:
+        return
+    origin = METHODS.origins.get(method_id, "runtime")
+    what = getattr(factory, "__qualname__", repr(factory))
+    got = "None" if method is None else f"a {type(method).__name__} ({method!r:.60})"
+    lacks = f" (it lacks {', '.join(missing)})" if method is not None else ""
+    err = PluginError if origin.startswith("plugin ") else RegistryError
+    raise err(
+        f"coordination method {method_id!r} (registered by {origin}): its factory {what} "
+        f"returned {got}{lacks}, not a coordination method; return an instance of a "
+        "labtrust_gym.baselines.coordination.CoordinationMethod subclass"
+    )

@@ -20,7 +20,7 @@ from typing import Any
 from labtrust_gym.baselines.scripted.common import act
 from labtrust_gym.baselines.scripted.view import INF, StepView
 
-__all__ = ["plan_restock", "restock_step", "restock_eta", "Job"]
+__all__ = ["plan_restock", "restock_step", "Job"]
 
 #: A restock job: (device id, reagent id).
 Job = tuple[str, str]
@@ -123,25 +123,3 @@ def restock_step(m: Any, v: StepView, a: Any, *, move: bool) -> dict[str, Any] |
     if target is None or target == z:
         return None
     return m.move_toward(v, z, target)
-
-
-def restock_eta(v: StepView, d: Any, rid: str) -> float:
-    """Seconds until a pack of ``rid`` could be loaded into ``d`` (INF: none coming)."""
-    aid = v.mem.restock.get((d.device_id, rid))
-    if aid is None:
-        return INF
-    a = v.e.agents[aid]
-    here = a.zone or a.transit_to
-    if here is None:
-        return INF
-    paths = v.st.paths
-    if any(r == rid for r, _ in a.packs):
-        return paths.travel(here, d.zone, None, v.frozen)
-    stores = v.st.world.stores_zones.get(d.site_id, ())
-    return min(
-        (
-            paths.travel(here, s, None, v.frozen) + paths.travel(s, d.zone, None, v.frozen)
-            for s in stores
-        ),
-        default=INF,
-    )

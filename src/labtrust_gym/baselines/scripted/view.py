@@ -450,15 +450,35 @@ class StepView:
 
     def restock_wait(self, d: Any, s: Any) -> float:
         """Expected wait for the packs ``s`` needs on ``d`` (10 min when none is coming)."""
-        from labtrust_gym.baselines.scripted.restock import restock_eta
-
         w = self.st.world
         wait = 0.0
         for p in s.pending_panels:
             rid = self.st.reagent_of.get(p)
             if rid is not None and d.reagents.get(rid, 0) < int(w.reagents[rid]["per_run"]):
-                wait = max(wait, min(restock_eta(self, d, rid), 600.0))
+                wait = max(wait, min(self.restock_eta(d, rid), 600.0))
         return wait + self.dt
+
+    def restock_eta(self, d: Any, rid: str) -> float:
+        """Seconds until a pack of ``rid`` could be loaded into ``d`` (INF: none coming)."""
+        aid = self.mem.restock.get((d.device_id, rid))
+        if aid is None:
+            return INF
+        a = self.e.agents[aid]
+        here = a.zone or a.transit_to
+        if here is None:
+            return INF
+        paths = self.st.paths
+        if any(r == rid for r, _ in a.packs):
+            return paths.travel(here, d.zone, None, self.frozen)
+        stores = self.st.world.stores_zones.get(d.site_id, ())
+        return min(
+            (
+                paths.travel(here, s, None, self.frozen)
+                + paths.travel(s, d.zone, None, self.frozen)
+                for s in stores
+            ),
+            default=INF,
+        )
 
     def tier(self, d: Any, s: Any) -> int:
         """0 usable now, 1 usable but not ideal (QC failed, no reagent), 2 down."""

@@ -232,6 +232,18 @@ class BenchmarkTask:
         """Task-specific metrics added to the episode's metrics (default: none)."""
         return {}
 
+    def paired_twin(self, env: LabTrustParallelEnv) -> BenchmarkTask | None:
+        """A variant of this task that the runner plays on the same seed, controller and
+        LLM session after the episode ``env`` ran, for :meth:`paired_metrics` (default:
+        none)."""
+        return None
+
+    def paired_metrics(
+        self, env: LabTrustParallelEnv, twin: dict[str, Any], twin_env: LabTrustParallelEnv
+    ) -> dict[str, Any]:
+        """Metrics comparing the episode with its twin's (``twin``: its metrics)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

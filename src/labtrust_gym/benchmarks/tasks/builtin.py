@@ -10,10 +10,8 @@ from labtrust_gym.benchmarks.tasks.llm_prompt_injection import LLMPromptInjectio
 from labtrust_gym.benchmarks.tasks.multi_site_stat import MultiSiteStat
 from labtrust_gym.benchmarks.tasks.qc_cascade import QCCascade
 from labtrust_gym.benchmarks.tasks.reagent_stockout import ReagentStockout
-from labtrust_gym.benchmarks.tasks.registry import register_task
 from labtrust_gym.benchmarks.tasks.stat_insertion import StatInsertion
 from labtrust_gym.benchmarks.tasks.throughput_sla import ThroughputSLA
-from labtrust_gym.registry import BUILTIN_ORIGIN
 
 BUILTIN_TASKS = (
     ThroughputSLA,
@@ -28,6 +26,3 @@ BUILTIN_TASKS = (
     ReagentStockout,
     LLMPromptInjection,
 )
-
-for _cls in BUILTIN_TASKS:
-    register_task(_cls.name, _cls, origin=BUILTIN_ORIGIN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labtrust_gym.errors import RegistryError
-from labtrust_gym.registry import Registry
+from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
 
 __all__ = ["register_task", "get_task", "list_tasks", "make_task", "TASKS"]
 
@@ -26,7 +26,10 @@ def _check(name: str, task_class: Any) -> None:
 
 
 def _builtins() -> None:
-    import labtrust_gym.benchmarks.tasks.builtin  # noqa: F401  (registers the built-ins)
+    from labtrust_gym.benchmarks.tasks.builtin import BUILTIN_TASKS
+
+    for cls in BUILTIN_TASKS:
+        TASKS.register(cls.name, cls, origin=BUILTIN_ORIGIN)
 
 
 TASKS: Registry[type] = Registry("task", check=_check, load_builtins=_builtins, plugins=True)

@@ -1,0 +1,44 @@
+"""What ``labtrust --version`` and ``--help`` load: start-up cost is kept down by design
+(the timings themselves are in ``labtrust bench startup``, not in tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("numpy", "jsonschema", "yaml", "gymnasium", "pettingzoo", "scipy", "cryptography")
+
+
+def _loaded(code: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mods: list[str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return mods
+
+
+def test_version_builds_no_parser_and_loads_no_plugins() -> None:
+    mods = _loaded("from labtrust_gym.cli.main import main\nassert main(['--version']) == 0")
+    assert "argparse" not in mods
+    assert not [
+        m for m in mods if m.startswith("labtrust_gym.cli.") and m != "labtrust_gym.cli.main"
+    ]
+    assert "labtrust_gym.plugins" not in mods and "importlib.metadata" not in mods
+    assert not [m for m in mods if m.split(".")[0] in HEAVY]
+
+
+def test_help_imports_no_heavy_dependency_and_loads_no_plugins() -> None:
+    mods = _loaded(
+        "from labtrust_gym.cli.main import build_parser, main\n"
+        "build_parser()\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+    )
+    assert "labtrust_gym.cli.benchmark_cmds" in mods  # every command module was imported
+    assert not [m for m in mods if m.split(".")[0] in HEAVY]
+    assert "importlib.metadata" not in mods  # no plugin scan
