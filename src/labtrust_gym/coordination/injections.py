@@ -23,6 +23,7 @@ All randomness comes from ``ctx.rng`` (``stream(seed, "injection")``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -333,9 +334,29 @@ class MessagePoisonInjection(RiskInjection):
         bus = self.ctx.bus if self.ctx is not None else None
         assert bus is not None
         nonce = int(self.ctx.rng.integers(1 << 40, 1 << 50)) if self.ctx else 1
-        data = envelope_signing_bytes(sender, msg_type, payload, nonce, bus.epoch, t_ms, None)
+        # The binding fields are public (every envelope on the wire shows them).
+        data = envelope_signing_bytes(
+            sender,
+            msg_type,
+            payload,
+            nonce,
+            bus.epoch,
+            t_ms,
+            None,
+            episode_id=bus.episode_id,
+            bus_id=bus.bus_id,
+        )
         return Envelope(
-            sender, msg_type, payload, nonce, bus.epoch, t_ms, None, self.key.sign(data)
+            sender,
+            msg_type,
+            payload,
+            nonce,
+            bus.epoch,
+            t_ms,
+            None,
+            self.key.sign(data),
+            bus.episode_id,
+            bus.bus_id,
         )
 
     def before_step(self, t: float, actions: dict[str, Any]) -> dict[str, Any]:
@@ -362,16 +383,7 @@ class MessagePoisonInjection(RiskInjection):
             return bus.inject(self._forge(victim, "STATUS", poison, t_ms), t_ms)
         if kind == "tampered_payload" and bus.recent:
             real = bus.recent[-1]
-            fake = Envelope(
-                real.sender_id,
-                real.msg_type,
-                {**dict(real.payload), **poison},
-                real.nonce,
-                real.epoch,
-                real.t_ms,
-                real.recipients,
-                real.signature,
-            )
+            fake = dataclasses.replace(real, payload={**dict(real.payload), **poison})
             return bus.inject(fake, t_ms)
         if kind == "replay" and bus.recent:
             return bus.inject(bus.recent[0], t_ms)
