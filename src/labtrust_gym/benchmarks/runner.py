@@ -170,6 +170,9 @@ def run_episode(
     if controller not in CONTROLLERS:
         raise UnknownIdError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
     method = None
+    if coord_method is None and controller == "scripted":
+        # Coordination tasks name the method their own team is (it talks over the bus).
+        coord_method = getattr(task, "default_coord_method", None)
     if coord_method is not None:
         from labtrust_gym.baselines.coordination import make_coordination_method
 
