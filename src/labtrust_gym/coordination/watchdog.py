@@ -120,8 +120,8 @@ class Watchdog:
                     self._event("loss", t_now_ms, nonce - hi - 1 - _MAX_GAP)
             self._hi[sender] = nonce
         else:
-            miss = self._missing.get(sender)
-            if miss is not None and miss.pop(nonce, None) is not None:
+            gaps = self._missing.get(sender)
+            if gaps is not None and gaps.pop(nonce, None) is not None:
                 self._event("reorder", t_now_ms)
         if t_now_ms - t_sent_ms > self.p.late_ms:
             self._event("delay", t_now_ms)

@@ -90,7 +90,9 @@ class BusDispatcher(PrivateDispatcher):
         self.runner_index = {
             m.aid: i for i, m in enumerate(x for x in team.members if x.aid in self.runner_ids)
         }
-        self._pending = None
+        self._pending: str | None = None
+        self._ordered: set[str] = set()
+        self._board_no = {a: self.comms.boards.index(b) for a, b in self.comms.board_of.items()}
         self.handled: dict[str, int] = {}
         self.waited: dict[str, int] = {}
         self.from_order: set[str] = set()
@@ -114,10 +116,11 @@ class BusDispatcher(PrivateDispatcher):
         c.deliver(c.clock_ms)
         c.sync(c.clock_ms)
         self.runners_read(v)
+        self._ordered = {a for b in self.comms.boards for a in b.orders}
         # Runners decide one after the other (team order) over the rest of the step.
         self._gap = max(0.0, v.dt * 1000.0 - c.decide_ms) / (len(self.runner_index) + 1)
         self._t0 = c.clock_ms
-        self._pending: str | None = None
+        self._pending = None
 
     def coordinate(self, v: StepView, t_ms: float) -> None:
         """The coordinators' decisions at the step's start (none by default)."""
@@ -158,9 +161,9 @@ class BusDispatcher(PrivateDispatcher):
         v.plan_zones = zones
 
     def idle_extra(self, v: StepView, aid: str) -> Any:
-        if self.comms.board_of[aid].orders.get(aid):
+        if aid in self._ordered:
             return None  # an order waits for it: it decides for itself
-        return (id(self.comms.board_of[aid]), self.waited.get(aid, 0))
+        return (self._board_no[aid], self.waited.get(aid, 0))
 
     def knowledge(self, v: StepView, m: Any) -> dict[str, str]:  # pragma: no cover
         raise NotImplementedError("BusDispatcher sets the knowledge in begin_member")

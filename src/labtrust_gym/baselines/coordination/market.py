@@ -22,8 +22,9 @@ __all__ = ["ContractNet", "ContractNetDispatcher"]
 class ContractNetDispatcher(BusDispatcher):
     """Sequential single-item auctions, most urgent job first, on standing bids.
 
-    Each runner keeps a standing BID on its site's channel, re-sent only when it changes:
-    when and where it will be free (a free runner now and here; a runner still delivering
+    Each runner keeps a standing BID on its site's channel, re-sent only when it changes
+    (its zone or free slots, or its free time by 30 s or more): when and where it will be
+    free (a free runner now and here; a runner still delivering
     its load after that delivery; then after the contracts it holds) and how many more
     contracts it takes (``max_contracts`` at most). Every step the site's manager
     (``C_<SITE>``) announces the open jobs to itself in urgency order and, for each, takes
@@ -43,6 +44,9 @@ class ContractNetDispatcher(BusDispatcher):
         super().__init__(comms, patience_steps)
         self.max_contracts = max_contracts
         self.ttl = contract_ttl_s
+        #: A bid is re-sent when the runner's zone or free slots change, or its free time
+        #: moves by this much (s).
+        self.bid_tolerance = 30.0
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
         super().reset(team, engine, seed)
@@ -183,8 +187,14 @@ class ContractNetDispatcher(BusDispatcher):
             if a is None:
                 continue
             bid = self._bid(v, m, a)
-            if bid is None or bid == self.last_bid.get(m.aid):
-                continue
+            last = self.last_bid.get(m.aid)
+            if bid is None or (
+                last is not None
+                and bid[0] == last[0]
+                and bid[2] == last[2]
+                and abs(bid[1] - last[1]) < self.bid_tolerance
+            ):
+                continue  # nothing the manager needs to know changed
             self.last_bid[m.aid] = bid
             # Stamped with the runner's decision time this step.
             t_ms = self._t0 + (self.runner_index[m.aid] + 1) * self._gap

@@ -62,7 +62,7 @@ class StigmergyDispatcher(BusDispatcher):
         }
         self.adj = engine.world.adjacency
         self.site_of_zone = team.static.zone_site
-        self.moves = 0
+        self.gradient_moves = 0
         self.marks = 0
         self.room: dict[str, dict[str, float]] = {}
 
@@ -116,13 +116,13 @@ class StigmergyDispatcher(BusDispatcher):
             return None
         room[best[1]] = room.get(best[1], 0.0) + self.footprint  # the room sees it mark
         self.comms.publish(runner.aid, "MARK", {"zone": best[1], "amount": self.footprint})
-        self.moves += 1
+        self.gradient_moves += 1
         self.marks += 1
         return Plan(best[1])
 
     def telemetry(self) -> dict[str, Any]:
         out = super().telemetry()
-        out.update({"gradient_moves": self.moves, "marks": self.marks})
+        out.update({"gradient_moves": self.gradient_moves, "marks": self.marks})
         return out
 
 

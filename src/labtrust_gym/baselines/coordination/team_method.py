@@ -30,6 +30,8 @@ __all__ = ["TeamMethod"]
 class TeamMethod(CoordinationMethod):
     """Base of the built-in methods: the role skills plus a dispatcher and a router."""
 
+    _comms: Any = None
+
     def make_dispatcher(self) -> Dispatcher:
         return Dispatcher()
 
@@ -47,10 +49,10 @@ class TeamMethod(CoordinationMethod):
                 "is attached: run it through labtrust_gym.benchmarks.runner (which builds one "
                 "per episode) or set method.bus before reset()"
             )
-        comms = getattr(self, "_comms", None)
+        comms: Any = getattr(self, "_comms", None)
         if comms is None or comms.bus is not self.bus:
             p = self.params
-            comms = self._comms = TeamComms(
+            comms = TeamComms(
                 self.bus,
                 decide_ms=float(p.get("decide_ms", 1000.0)),
                 claim_ttl_s=float(p.get("claim_ttl_s", 300.0)),
@@ -58,6 +60,7 @@ class TeamMethod(CoordinationMethod):
                 award_ttl_s=float(p.get("award_ttl_s", 300.0)),
                 detection=load_detection_policy(self.repo_root),
             )
+            self._comms = comms
         return comms
 
     @property

@@ -64,16 +64,20 @@ class WHCARouter(Router):
             stale = bool(legs) and legs[0][1] < self.slot and a is not None and a.zone == legs[0][3]
             if stale or not legs or legs[-1][2] <= self.slot:
                 del self.legs[aid]
-        # Agents in transit hold their passage until they arrive.
+        # Agents in transit hold their passage until they arrive (the passage signals
+        # show them); their RESERVEs are no longer counted.
         self.transit: dict[tuple[tuple[str, str], int], int] = defaultdict(int)
+        self.moving: set[str] = set()
         for m in self.team.members:
             a = agents.get(m.aid)
-            if a is None or a.zone is not None or not a.transit_to or m.aid in self.legs:
+            if a is None or a.zone is not None or not a.transit_to:
                 continue
+            self.moving.add(m.aid)
             key = edge_key(a.from_zone, a.transit_to)
             if key in self.cap:
                 for s in range(self.slot + 1, self.slot + self._slots(a.arrive_t - v.now)):
                     self.transit[(key, s)] += 1
+        self._held: dict[int, dict[tuple[tuple[str, str], int], int]] = {}
 
     def _slots(self, seconds: float) -> int:
         return max(1, math.ceil(seconds / self.dt - 1e-9))
@@ -82,17 +86,37 @@ class WHCARouter(Router):
         self, v: StepView, here: str, nb: str, key: tuple[str, str], dep: int, arr: int
     ) -> bool:
         cap = self.cap[key]
-        res, mine = self._res, self._mine
+        res, held = self._res, self._skip
         for s in range(dep, min(arr, self.slot + self.window)):
             if s == self.slot:
                 free = v.e.edge_free(here, nb) - self.used.get(key, 0)
                 if free <= 0:
                     return False
             elif (
-                res.get((key, s), 0) - mine.get((key, s), 0) + self.transit.get((key, s), 0) >= cap
+                res.get((key, s), 0) - held.get((key, s), 0) + self.transit.get((key, s), 0) >= cap
             ):
                 return False
         return True
+
+    def _not_counted(self, board: Any, aid: str) -> dict[tuple[tuple[str, str], int], int]:
+        """Reservations of ``board`` not to count for ``aid``: its own, and those of
+        agents now in transit (their passage is held physically)."""
+        base = self._held.get(id(board))
+        if base is None:
+            base = self._held[id(board)] = defaultdict(int)
+            for owner, legs in board.legs.items():
+                if owner in self.moving:
+                    for a, b, dep, arr in legs:
+                        for s in range(dep, arr):
+                            base[((a, b), s)] += 1
+        own = board.legs.get(aid)
+        if not own:
+            return base
+        out = defaultdict(int, base)
+        for a, b, dep, arr in own:
+            for s in range(dep, arr):
+                out[((a, b), s)] += 1
+        return out
 
     def next_hop(self, m: Any, v: StepView, here: str, target: str) -> str | None:
         paths = v.st.paths
@@ -100,17 +124,16 @@ class WHCARouter(Router):
         if first is None or not self.cap:
             return first
         board = self.comms.board_of.get(m.aid)
-        self._res = board.res if board is not None else {}
-        self._mine = defaultdict(int)
-        for a, b, dep, arr in board.legs.get(m.aid, ()) if board is not None else ():
-            for s in range(dep, arr):
-                self._mine[((a, b), s)] += 1
+        if board is not None:
+            self._res, self._skip = board.res, self._not_counted(board, m.aid)
+        else:
+            self._res, self._skip = {}, {}
         self.legs.pop(m.aid, None)
         legs = self._astar(m, v, here, target)
         self.planned += 1
         if legs:
             self.legs[m.aid] = legs
-        self._announce(m.aid, v)
+        self._announce(m.aid)
         if not legs:
             self.waits += 1
             return None
@@ -121,10 +144,12 @@ class WHCARouter(Router):
         self.take(key[0], key[1])
         return key[1] if key[0] == here else key[0]
 
-    def _announce(self, aid: str, v: StepView) -> None:
-        """RESERVE the agent's capacitated legs if they changed since it last sent them."""
-        rows = [[k[0], k[1], dep, arr] for k, dep, arr, _ in self.legs.get(aid, ())]
-        if rows == self.sent.get(aid, []):
+    def _announce(self, aid: str) -> None:
+        """RESERVE the agent's future passage legs if they differ from what it last sent
+        (a leg it enters now needs no message: the passage signal shows it)."""
+        slot = self.slot
+        rows = [[k[0], k[1], dep, arr] for k, dep, arr, _ in self.legs.get(aid, ()) if dep > slot]
+        if rows == [r for r in self.sent.get(aid, ()) if r[2] > slot]:
             return
         self.sent[aid] = rows
         self.reserves += 1
