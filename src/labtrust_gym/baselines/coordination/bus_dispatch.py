@@ -10,18 +10,23 @@ a step:
 3. a runner whose trip's tubes its board shows held by someone else (a better claim, a
    coordinator's order) gives the trip up (``claims_lost``; the moves it made toward it
    are ``stale_actions``);
-4. every agent decides with its board's knowledge (:class:`~.comms.Knowledge`) and the
-   claims of the room it stands in. A free runner takes its newest order (``adopted``);
-   with none it waits ``patience_steps`` steps for one, then picks its own trip like the
-   scripted runner (``fallback_trips``) — so a runner cut off from its coordinator keeps
-   working, on what it knows;
+4. runners decide one after the other over the rest of the step (team order, each at its
+   own time, so what an earlier one sent may reach a later one), each with its board's
+   knowledge (:class:`~.comms.Knowledge`) and the claims of the room it stands in. A
+   runner not on a trip of its own takes its newest order (``orders_adopted``). Without
+   one: while it hears its coordinators (anything from them within ``order_wait_s``), no
+   order means nothing to fetch; cut off from them it picks its own trip like the
+   scripted runner (``fallback_trips``), so it keeps working on what it knows;
 5. each runner announces a new trip by a CLAIM (which also acknowledges an order) and a
    trip given up while its tubes still lie there by a RELEASE; an order it will not take
    is released too. Beacons send heartbeats, watchdogs alerts.
 
 Nothing of another agent's memory is read: a coordinator knows the runners' trips from
 its board, a runner the others' from its own. The lab itself (where tubes lie, who stands
-where, devices) is observed as before.
+where, devices, how full a passage is) is observed as before. Within one step two agents
+never act on the same thing: runners see the claims of the room they stand in, and the
+other roles' work items (a result to release, a hold to resolve, a device to start) are
+locked in the laboratory information system, which every agent sees (:class:`Claims`).
 
 :class:`DeskDispatcher` is the scripted team's dispatch as a site dispatch desk
 (``C_<SITE>``): it hands STAT tubes to the nearest runner with room and gives every free
@@ -39,7 +44,28 @@ from labtrust_gym.baselines.coordination.private import PrivateDispatcher
 from labtrust_gym.baselines.scripted.view import Plan, StepView
 from labtrust_gym.coordination.identities import coordinator_id
 
-__all__ = ["BusDispatcher", "DeskDispatcher", "plan_keys"]
+__all__ = ["BusDispatcher", "Claims", "DeskDispatcher", "plan_keys"]
+
+
+class Claims:
+    """An agent's view of this step's claims: its ``own`` set (what it claims goes there)
+    over the ``other`` one. Runners claim in their room and see the work items locked in
+    the lab information system; the other roles lock there and see the room."""
+
+    __slots__ = ("own", "other")
+
+    def __init__(self, own: set[str], other: set[str]) -> None:
+        self.own = own
+        self.other = other
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.own or key in self.other
+
+    def add(self, key: str) -> None:
+        self.own.add(key)
+
+    def update(self, keys: Any) -> None:
+        self.own.update(keys)
 
 
 def plan_keys(plan: Plan | None) -> tuple[str, ...]:
@@ -64,9 +90,9 @@ class BusDispatcher(PrivateDispatcher):
     coordinators: tuple[str | None, ...] = ()
     runner_beacons = 0
 
-    def __init__(self, comms: TeamComms, patience_steps: int = 1) -> None:
+    def __init__(self, comms: TeamComms, order_wait_s: float = 30.0) -> None:
         self.comms = comms
-        self.patience = max(0, int(patience_steps))
+        self.order_wait_ms = max(0.0, float(order_wait_s)) * 1000.0
 
     # ----------------------------------------------------------------- episode -------
     def reset(self, team: Any, engine: Any, seed: int) -> None:
@@ -93,8 +119,16 @@ class BusDispatcher(PrivateDispatcher):
         self._pending: str | None = None
         self._ordered: set[str] = set()
         self._board_no = {a: self.comms.boards.index(b) for a, b in self.comms.board_of.items()}
+        # A site whose runners all read one board (no partition splits it): knowledge is
+        # shared there, so one runner finding no trip tells the others (Runner's shortcut).
+        per_site: dict[str, int] = {}
+        for b in self.comms.boards:
+            per_site[b.site] = per_site.get(b.site, 0) + 1
+        self.split_site = {site: n > 1 for site, n in per_site.items()}
+        self.site_coords: dict[str, list[str]] = {}
+        for cid, site in coords.items():
+            self.site_coords.setdefault(site, []).append(cid)
         self.handled: dict[str, int] = {}
-        self.waited: dict[str, int] = {}
         self.from_order: set[str] = set()
         self.announced: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.declined: dict[str, list[str]] = {}
@@ -107,6 +141,7 @@ class BusDispatcher(PrivateDispatcher):
     # ----------------------------------------------------------------- step ----------
     def begin_step(self, v: StepView) -> None:
         super().begin_step(v)
+        self.lis_claims: set[str] = set()
         c = self.comms
         t_ms = v.now * 1000.0
         c.sync(t_ms, v.e)
@@ -133,10 +168,12 @@ class BusDispatcher(PrivateDispatcher):
             self.announce(v, self._pending)
             self._pending = None
         zone = v.e.agents[m.aid].zone
-        v.claims = self.room_claims.setdefault(zone, set())
+        room = self.room_claims.setdefault(zone, set())
         idx = self.runner_index.get(m.aid)
         if idx is None:
+            v.claims = Claims(self.lis_claims, room)  # type: ignore[assignment]
             return  # only runners take trips
+        v.claims = Claims(room, self.lis_claims)  # type: ignore[assignment]
         c = self.comms
         board = c.board_of[m.aid]
         t_m = self._t0 + (idx + 1) * self._gap
@@ -144,6 +181,7 @@ class BusDispatcher(PrivateDispatcher):
         c.deliver(t_m)
         c.sync_board(board)
         self._pending = m.aid
+        v.private = self.split_site.get(m.site, False)
         plan = v.mem.plans.get(m.aid)
         keys = plan_keys(plan)
         owner = board.owner
@@ -154,6 +192,10 @@ class BusDispatcher(PrivateDispatcher):
             v.set_plan(m.aid, None)
             self.from_order.discard(m.aid)
             plan, keys = None, ()
+        new = self.take_orders(v, m, plan, keys)
+        if new is not None:
+            v.set_plan(m.aid, new)
+            plan, keys = new, plan_keys(new)
         v.reserved = Knowledge(owner, {k: m.aid for k in keys})  # type: ignore[assignment]
         zones = dict(board.plan_zones())
         if plan is not None and not keys:
@@ -163,7 +205,7 @@ class BusDispatcher(PrivateDispatcher):
     def idle_extra(self, v: StepView, aid: str) -> Any:
         if aid in self._ordered:
             return None  # an order waits for it: it decides for itself
-        return (self._board_no[aid], self.waited.get(aid, 0))
+        return self._board_no[aid]
 
     def knowledge(self, v: StepView, m: Any) -> dict[str, str]:  # pragma: no cover
         raise NotImplementedError("BusDispatcher sets the knowledge in begin_member")
@@ -197,37 +239,53 @@ class BusDispatcher(PrivateDispatcher):
             self.consume(aid, o)
         return o
 
+    def take_orders(
+        self, v: StepView, m: Any, plan: Plan | None, keys: tuple[str, ...]
+    ) -> Plan | None:
+        """The trip an order that reached runner ``m`` gives it now (None: keep going).
+
+        The newest order is taken unless the runner is on a trip of its own choosing
+        (then it is released); an order replaces the trip of an older order."""
+        order = self.next_order(m.aid)
+        if order is None:
+            return None
+        if keys and m.aid not in self.from_order:
+            self.declined.setdefault(m.aid, []).extend(order.keys)  # busy on its own trip
+            return None
+        return self.adopt(m.aid, order)
+
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
-        aid = runner.aid
-        plan = v.mem.plans.get(aid)
-        keyed = bool(plan_keys(plan))
-        order = self.next_order(aid)
-        if order is not None:
-            if not keyed or aid in self.from_order:
-                return self.adopt(aid, order)
-            self.declined.setdefault(aid, []).extend(order.keys)  # busy on its own trip
-        if keyed:
+        plan = v.mem.plans.get(runner.aid)
+        if plan_keys(plan):
             return plan
         return self.fallback(runner, v, a, z)
 
     def adopt(self, aid: str, order: Order) -> Plan:
         self.adopted += 1
-        self.waited.pop(aid, None)
         self.from_order.add(aid)
         return Plan(order.zone, order.sids, order.cid)
 
+    def coordinator_heard(self, board: Any, site: str) -> bool:
+        """Whether ``board`` heard a coordinator of ``site`` within ``order_wait_s``."""
+        heard = board.watchdog.heard
+        now = self.comms.clock_ms
+        return any(
+            now - heard.get(cid, -1e18) <= self.order_wait_ms
+            for cid in self.site_coords.get(site, ())
+        )
+
     def fallback(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
-        """No order: wait ``patience`` steps, then pick a trip from what it knows."""
-        aid = runner.aid
-        if self.coordinators:
-            w = self.waited.get(aid, 0)
-            if w < self.patience:
-                self.waited[aid] = w + 1
-                return None
+        """No order. While its coordinators are heard, no order means nothing to fetch;
+        cut off from them (silent for ``order_wait_s``: partition, loss, a network too slow
+        for the orders to arrive) it picks a trip from what it knows."""
+        if self.coordinators and self.coordinator_heard(
+            self.comms.board_of[runner.aid], runner.site
+        ):
+            return None
         plan = runner.default_trip(v, a, z)
         if plan is not None:
             self.fallbacks += 1
-            self.from_order.discard(aid)
+            self.from_order.discard(runner.aid)
         return plan
 
     # ----------------------------------------------------------------- announce ------

@@ -39,9 +39,9 @@ class AssignmentDispatcher(BusDispatcher):
     coordinators = (None,)
 
     def __init__(
-        self, comms: TeamComms, patience_steps: int, stat_bonus: float, slack_weight: float
+        self, comms: TeamComms, order_wait_s: float, stat_bonus: float, slack_weight: float
     ) -> None:
-        super().__init__(comms, patience_steps)
+        super().__init__(comms, order_wait_s)
         self.stat_bonus = stat_bonus
         self.slack_weight = slack_weight
 
@@ -130,8 +130,8 @@ class CentralizedPlanner(TeamMethod):
     lying where their next device is not, batches due to ship, consignments at a dock)
     and solves an optimal assignment of the free runners to them (Hungarian; cost =
     travel - urgency, STAT first, then by deadline slack), sent as ASSIGN orders over the
-    bus. Runners act on the orders they receive; one with no order for
-    ``patience_steps`` steps (lost, late, cut off) picks its own trip. The device of each
+    bus. Runners act on the orders they receive; cut off from the planner (nothing
+    heard for ``order_wait_s``) they pick their own trips. The device of each
     tube is the one with the least expected wait for its priority, chosen when the tube
     is queued; operators, scientists and QC follow their role skills.
     Agents: every generated worker, plus the planners. Observation: the lab (read-only)
@@ -145,7 +145,7 @@ class CentralizedPlanner(TeamMethod):
     def make_dispatcher(self) -> Dispatcher:
         return AssignmentDispatcher(
             self.team_comms(),
-            self.patience,
+            self.order_wait_s,
             float(self.params.get("stat_bonus", 2000.0)),
             float(self.params.get("slack_weight", 1.0)),
         )

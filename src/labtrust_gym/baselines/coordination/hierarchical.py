@@ -43,8 +43,8 @@ class HubDispatcher(BusDispatcher):
 
     coordinators = (None, "FRONT", "BENCH")
 
-    def __init__(self, comms: Any, patience_steps: int, rebalance_steps: int) -> None:
-        super().__init__(comms, patience_steps)
+    def __init__(self, comms: Any, order_wait_s: float, rebalance_steps: int) -> None:
+        super().__init__(comms, order_wait_s)
         self.rebalance_steps = max(1, rebalance_steps)
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
@@ -224,7 +224,8 @@ class HierarchicalHub(TeamMethod):
     it could not serve. The site hub (``C_<SITE>``) answers with ORDERs: it lends idle
     runners of the other group, and every ``rebalance_steps`` moves a runner to the group
     with more backlog per runner; idle runners wait at their group's anchor zone. A
-    runner without orders for ``patience_steps`` steps picks its own trip.
+    runner that hears none of its site's coordinators for ``order_wait_s`` picks its own
+    trips.
     Agents: every generated worker, plus hub and controllers. Observation: the lab
     (read-only) and the messages received. Actions: engine actions in the contract form.
     Messages: ORDER, REPORT, ASSIGN, CLAIM, RELEASE, HEARTBEAT, ALERT. Telemetry: local
@@ -235,5 +236,5 @@ class HierarchicalHub(TeamMethod):
 
     def make_dispatcher(self) -> Dispatcher:
         return HubDispatcher(
-            self.team_comms(), self.patience, int(self.params.get("rebalance_steps", 6))
+            self.team_comms(), self.order_wait_s, int(self.params.get("rebalance_steps", 6))
         )

@@ -39,9 +39,9 @@ class ContractNetDispatcher(BusDispatcher):
     coordinators = (None,)
 
     def __init__(
-        self, comms: TeamComms, patience_steps: int, max_contracts: int, contract_ttl_s: float
+        self, comms: TeamComms, order_wait_s: float, max_contracts: int, contract_ttl_s: float
     ) -> None:
-        super().__init__(comms, patience_steps)
+        super().__init__(comms, order_wait_s)
         self.max_contracts = max_contracts
         self.ttl = contract_ttl_s
         #: A bid is re-sent when the runner's zone or free slots change, or its free time
@@ -123,31 +123,29 @@ class ContractNetDispatcher(BusDispatcher):
                     if all(p.sids != plan.sids or p.cid != plan.cid for p, _ in q):
                         q.append((plan, o.t_ms / 1000.0))
 
-    def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
-        aid = runner.aid
-        plan = v.mem.plans.get(aid)
-        if plan_keys(plan):
-            return plan
+    def take_orders(
+        self, v: StepView, m: Any, plan: Plan | None, keys: tuple[str, ...]
+    ) -> Plan | None:
+        """A free runner starts its next contract (expired or lost ones are dropped)."""
+        if keys:
+            return None
+        aid = m.aid
         q = self.queue.get(aid)
         owner = self.comms.board_of[aid].owner
         while q:
             nxt, t_award = q.pop(0)
-            keys = plan_keys(nxt)
+            nkeys = plan_keys(nxt)
             if v.now - t_award > self.ttl:
                 self.expired += 1
-                self.declined.setdefault(aid, []).extend(keys)
+                self.declined.setdefault(aid, []).extend(nkeys)
                 continue
-            if any(owner.get(k, aid) != aid for k in keys):
+            if any(owner.get(k, aid) != aid for k in nkeys):
                 self.lost += 1  # re-awarded (or claimed by a better claim) meanwhile
                 continue
-            return self.adopt_plan(aid, nxt)
-        return self.fallback(runner, v, a, z)
-
-    def adopt_plan(self, aid: str, plan: Plan) -> Plan:
-        self.adopted += 1
-        self.waited.pop(aid, None)
-        self.from_order.add(aid)
-        return plan
+            self.adopted += 1
+            self.from_order.add(aid)
+            return nxt
+        return None
 
     def _bid(self, v: StepView, m: Any, a: Any) -> tuple[Any, ...] | None:
         """(zone, free at s, slots): when and where this runner is free, from what it
@@ -224,7 +222,7 @@ class ContractNet(TeamMethod):
     it is committed to); the lowest bid wins and the AWARD reserves the job's tubes.
     Runners hold up to ``max_contracts`` contracts (one active, the rest queued) and give
     back those not started within ``contract_ttl_s``. A runner with no contract for
-    ``patience_steps`` steps picks its own trip. Devices are chosen by least expected wait
+    ``order_wait_s`` from its manager picks its own trips. Devices are chosen by least expected wait
     when a tube is queued.
     Agents: every generated worker, plus the managers. Observation: the lab (read-only)
     and the messages received. Actions: engine actions in the contract form. Messages:
@@ -237,7 +235,7 @@ class ContractNet(TeamMethod):
     def make_dispatcher(self) -> Dispatcher:
         return ContractNetDispatcher(
             self.team_comms(),
-            self.patience,
+            self.order_wait_s,
             int(self.params.get("max_contracts", 2)),
             float(self.params.get("contract_ttl_s", 300.0)),
         )

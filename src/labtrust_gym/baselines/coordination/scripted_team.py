@@ -19,8 +19,8 @@ class ScriptedTeamMethod(TeamMethod):
     (``C_<SITE>``) hands every STAT tube to the nearest runner with room and gives every
     free runner the most urgent reachable work (STAT first, then nearest, then oldest), by
     ASSIGN over the bus; runners acknowledge by CLAIM and give up trips by RELEASE, and
-    plan around the holdings they have received. A runner that gets no order for
-    ``patience_steps`` picks its own trip by the same rule on what it knows. Full passages
+    plan around the holdings they have received. A runner that has not heard its desk for
+    ``order_wait_s`` picks its own trips by the same rule on what it knows. Full passages
     are waited out.
     Agents: every agent of the task's team, plus the desks. Observation: the lab (engine
     state, read-only) and the messages received. Actions: engine actions in the contract
@@ -30,4 +30,4 @@ class ScriptedTeamMethod(TeamMethod):
     method_id = "scripted_team"
 
     def make_dispatcher(self) -> Dispatcher:
-        return DeskDispatcher(self.team_comms(), self.patience)
+        return DeskDispatcher(self.team_comms(), self.order_wait_s)

@@ -26,9 +26,9 @@ class StigmergyDispatcher(BusDispatcher):
     moves to the neighbour with the strongest field if it exceeds its personal response
     threshold (one of eight levels between ``threshold``, drawn once per episode from the
     seed) and marks that zone by a MARK of ``footprint`` on its site's channel, so the
-    next runners spread elsewhere. Runners in the same room see each other's marks at
-    once; the rest of the site when the MARK reaches them (each board keeps its own
-    field): delayed, lost or partitioned marks make runners herd. Runners never learn
+    next runners spread elsewhere. A runner sees the marks that reached it before it
+    decides (each board keeps its own field): delayed, lost or partitioned marks make
+    runners herd. Runners never learn
     each other's plans; co-located runners split the tubes by the ownership convention.
     """
 
@@ -64,11 +64,18 @@ class StigmergyDispatcher(BusDispatcher):
         self.site_of_zone = team.static.zone_site
         self.gradient_moves = 0
         self.marks = 0
-        self.room: dict[str, dict[str, float]] = {}
+
+    def _apply_marks(self, board: Any) -> dict[str, float]:
+        """The board's field with the MARKs that reached it since it last looked."""
+        f = self.fields[id(board)]
+        for msg in board.read("MARK", "field"):
+            z = msg.payload.get("zone")
+            if isinstance(z, str):
+                f[z] -= float(msg.payload.get("amount", 0.0))
+        return f
 
     def begin_step(self, v: StepView) -> None:
         super().begin_step(v)
-        self.room = {}
         deposit: dict[str, float] = defaultdict(float)
         w = self.weights
         for zone in v.lying:
@@ -79,7 +86,7 @@ class StigmergyDispatcher(BusDispatcher):
         keep = 1.0 - self.evaporation
         d = self.diffusion
         for board in self.comms.boards:
-            f = self.fields[id(board)]
+            f = self._apply_marks(board)  # marks of the last step, then the step's physics
             site = board.site
             zones = set(f) | {z for z in deposit if self.site_of_zone[z] == site}
             level = {z: f.get(z, 0.0) * keep + deposit.get(z, 0.0) for z in zones}
@@ -92,29 +99,23 @@ class StigmergyDispatcher(BusDispatcher):
                 new[z] += x - share * len(nbs)
                 for nb in nbs:
                     new[nb] += share
-            for msg in board.read("MARK", "field"):
-                z = msg.payload.get("zone")
-                if isinstance(z, str):
-                    new[z] -= float(msg.payload.get("amount", 0.0))
             self.fields[id(board)] = new
 
     def idle_extra(self, v: StepView, aid: str) -> Any:
         return (id(self.comms.board_of[aid]), self.theta.get(aid))
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
-        field = self.fields[id(self.comms.board_of[runner.aid])]
-        room = self.room.setdefault(z, {})
+        field = self._apply_marks(self.comms.board_of[runner.aid])
         best: tuple[float, str] | None = None
         for nb in self.adj.get(z, {}):
             if nb in v.frozen or not runner.zone_ok(v, nb):
                 continue
-            x = field.get(nb, 0.0) - room.get(nb, 0.0)
+            x = field.get(nb, 0.0)
             if best is None or (x, nb) > best:
                 best = (x, nb)
-        here = field.get(z, 0.0) - room.get(z, 0.0)
+        here = field.get(z, 0.0)
         if best is None or best[0] < self.theta.get(runner.aid, 0.5) or best[0] <= here:
             return None
-        room[best[1]] = room.get(best[1], 0.0) + self.footprint  # the room sees it mark
         self.comms.publish(runner.aid, "MARK", {"zone": best[1], "amount": self.footprint})
         self.gradient_moves += 1
         self.marks += 1

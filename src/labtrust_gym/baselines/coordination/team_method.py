@@ -12,8 +12,8 @@ coordinate through :meth:`team_comms` (the episode's signed bus, see
 Parameters every bus method takes (``params``): ``decide_ms`` (when, after a step starts,
 the agents decide: what is delivered by then is known; default 1000), ``claim_ttl_s``
 (300), ``order_ttl_s`` (30: an order nobody acknowledged is forgotten), ``award_ttl_s``
-(300) and ``patience_steps`` (steps a free runner waits for an order before choosing its
-own trip; default 1).
+(300) and ``order_wait_s`` (30: how long a runner that hears nothing from its
+coordinators keeps waiting for orders before choosing its own trips).
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class TeamMethod(CoordinationMethod):
         return comms
 
     @property
-    def patience(self) -> int:
-        return int(self.params.get("patience_steps", 1))
+    def order_wait_s(self) -> float:
+        return float(self.params.get("order_wait_s", 30.0))
 
     def reset(self, seed: int, policy: Any, scale_config: Any) -> None:
         from labtrust_gym.baselines.scripted import ScriptedTeam

@@ -228,7 +228,7 @@ class WHCARouting(TeamMethod):
     method_id = "whca_router"
 
     def make_dispatcher(self) -> Dispatcher:
-        return DeskDispatcher(self.team_comms(), self.patience)
+        return DeskDispatcher(self.team_comms(), self.order_wait_s)
 
     def make_router(self) -> Router:
         return WHCARouter(self.team_comms(), int(self.params.get("window", 8)))
