@@ -47,6 +47,20 @@ from labtrust_gym.coordination.identities import coordinator_id
 __all__ = ["BusDispatcher", "Claims", "DeskDispatcher", "plan_keys"]
 
 
+class _Elsewhere(dict[Any, Any]):
+    """A ``plan_zones`` where someone is already heading to every zone: while a runner's
+    coordinators are heard, pre-positioning is theirs to order, not the runner's."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+_ELSEWHERE = _Elsewhere()
+
+
 class Claims:
     """An agent's view of this step's claims: its ``own`` set (what it claims goes there)
     over the ``other`` one. Runners claim in their room and see the work items locked in
@@ -102,7 +116,8 @@ class BusDispatcher(PrivateDispatcher):
         coords = {coordinator_id(s, g): s for s in sites for g in self.coordinators}
         beacons: dict[str, list[str]] = {}
         for s in sites:
-            ids = [c for c, cs in coords.items() if cs == s]
+            # One beacon per site: its coordinator (the hub of a hierarchy), or runners.
+            ids = [coordinator_id(s)] if None in self.coordinators else []
             if not ids and self.runner_beacons:
                 rs = [m.aid for m in team.runners_by_site.get(s, ())]
                 step = max(1, len(rs) // self.runner_beacons)
@@ -142,6 +157,7 @@ class BusDispatcher(PrivateDispatcher):
     def begin_step(self, v: StepView) -> None:
         super().begin_step(v)
         self.lis_claims: set[str] = set()
+        self._claim_views: dict[tuple[Any, bool], Claims] = {}
         c = self.comms
         t_ms = v.now * 1000.0
         c.sync(t_ms, v.e)
@@ -168,12 +184,18 @@ class BusDispatcher(PrivateDispatcher):
             self.announce(v, self._pending)
             self._pending = None
         zone = v.e.agents[m.aid].zone
-        room = self.room_claims.setdefault(zone, set())
         idx = self.runner_index.get(m.aid)
+        views = self._claim_views
+        view = views.get((zone, idx is None))
+        if view is None:
+            room = self.room_claims.setdefault(zone, set())
+            lis = self.lis_claims
+            view = views[(zone, idx is None)] = (
+                Claims(lis, room) if idx is None else Claims(room, lis)
+            )
+        v.claims = view  # type: ignore[assignment]
         if idx is None:
-            v.claims = Claims(self.lis_claims, room)  # type: ignore[assignment]
             return  # only runners take trips
-        v.claims = Claims(room, self.lis_claims)  # type: ignore[assignment]
         c = self.comms
         board = c.board_of[m.aid]
         t_m = self._t0 + (idx + 1) * self._gap
@@ -366,6 +388,31 @@ class BusDispatcher(PrivateDispatcher):
             out.append((m, a))
         return out
 
+    def position_orders(
+        self, v: StepView, board: Any, free: list[tuple[Any, Any]], given: set[str]
+    ) -> list[list[Any]]:
+        """Orders sending free runners that got no trip to a bench whose run is about to
+        finish and that nobody is heading to (the scripted runner's anticipation, decided
+        by the coordinator on its board's knowledge)."""
+        zones = dict(board.plan_zones())
+        v.plan_zones = zones
+        rows: list[list[Any]] = []
+        nothing: set[tuple[Any, ...]] = set()
+        for m, a in free:
+            if m.aid in given:
+                continue
+            like = (type(m), a.zone, m.kinds)
+            if like in nothing:
+                continue
+            bench = m.anticipate(v, a.zone)
+            if bench is None or bench == a.zone:
+                nothing.add(like)
+                continue
+            zones[bench] = zones.get(bench, 0) + 1
+            rows.append(order_row(m.aid, Plan(bench)))
+            given.add(m.aid)
+        return rows
+
     def send_orders(self, sender: str, msg_type: str, rows: list[list[Any]], t_ms: float) -> None:
         if rows:
             self.comms.publish(sender, msg_type, {"orders": rows}, t_ms)
@@ -423,8 +470,15 @@ class DeskDispatcher(BusDispatcher):
                     nothing.add(like)
                     continue
                 rows.setdefault(site, []).append(order_row(m.aid, plan))
+                given.add(m.aid)
                 for k in plan_keys(plan):
                     own[k] = m.aid
+            idle = [
+                (m, a)
+                for m, a in self.free_runners(v, board, runners)
+                if not v.lying.get(a.zone) and not v.cons_arrived.get(a.zone)
+            ]
+            rows.setdefault(site, []).extend(self.position_orders(v, board, idle, given))
         for site, rs in sorted(rows.items()):
             self.orders_sent += len(rs)
             self.send_orders(coordinator_id(site), "ASSIGN", rs, t_ms)

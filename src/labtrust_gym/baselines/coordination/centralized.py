@@ -33,7 +33,9 @@ class AssignmentDispatcher(BusDispatcher):
     outnumber runners the most urgent ones are served, otherwise each job gets the runner
     that minimises total travel. Runners in the same zone are interchangeable, so at most
     (jobs) runners per zone are considered: the problem stays small at 10,000 agents.
-    Assignments go out as one ASSIGN per site and step (only the new ones).
+    Assignments go out as one ASSIGN per site and step (only the new ones); free runners
+    left without a job are sent to a bench whose run is about to finish, if nobody is
+    heading there.
     """
 
     coordinators = (None,)
@@ -73,9 +75,9 @@ class AssignmentDispatcher(BusDispatcher):
                 continue
             load = max(v.e.agents[m.aid].capacity for m, _ in free)
             jobs = site_jobs(v, site, load)
-            if not jobs:
-                continue
-            rows = self.assign(v, free, jobs, own)
+            rows = self.assign(v, free, jobs, own) if jobs else []
+            given = {r[0] for r in rows}
+            rows += self.position_orders(v, board, free, given)
             self.send_orders(coordinator_id(site), "ASSIGN", rows, t_ms)
 
     def candidates(self, free: list[tuple[Any, Any]], n_jobs: int) -> list[tuple[Any, Any]]:

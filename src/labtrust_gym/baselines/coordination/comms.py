@@ -114,6 +114,9 @@ class Board:
         self.legs: dict[str, list[tuple[str, str, int, int]]] = {}
         self.res: dict[tuple[tuple[str, str], int], int] = {}
         self.inbox: dict[str, list[Any]] = {}
+        #: runner -> (zone, expiry ms): trips to a zone with nothing reserved (a bench
+        #: about to finish), ordered by a coordinator
+        self.heading: dict[str, tuple[str, float]] = {}
         self._read: dict[tuple[str, str], int] = {}
         self.alerts_heard = 0
         self.version = 0
@@ -157,6 +160,12 @@ class Board:
 
     def prune(self, engine: Any, now_ms: float) -> None:
         """End holdings that expired or whose tube no longer lies where they name."""
+        if self.heading:
+            gone = [a for a, (_, exp) in self.heading.items() if exp <= now_ms]
+            for a in gone:
+                del self.heading[a]
+            if gone:
+                self._zones = None
         if not self.entries:
             return
         specs, cons = engine.specimens, engine.consignments
@@ -184,6 +193,8 @@ class Board:
             zones: dict[str, set[str]] = {}
             for e in self.entries.values():
                 zones.setdefault(e.zone, set()).add(e.owner)
+            for a, (z, _) in self.heading.items():
+                zones.setdefault(z, set()).add(a)
             self._zones = {z: len(o) for z, o in zones.items()}
         return self._zones
 
@@ -200,6 +211,7 @@ class Board:
             prio_raw = p.get("prio") or (0.0, 0.0)
             prio = (float(prio_raw[0]), float(prio_raw[1]))
             self._drop_kind(sender, CLAIM)
+            self.heading.pop(sender, None)
             exp = msg.t_sent_ms + self.claim_ttl
             for key in p.get("keys") or ():
                 k = str(key)
@@ -208,6 +220,7 @@ class Board:
                     self._drop(k)  # the claim acknowledges (replaces) its own order
                 self._hold(k, Entry(sender, zone, CLAIM, prio, exp), now_ms)
         elif t == "RELEASE":
+            self.heading.pop(sender, None)
             for key in p.get("keys") or ():
                 e = self.entries.get(str(key))
                 if e is not None and e.owner == sender:
@@ -229,6 +242,10 @@ class Board:
                 )
                 if kind == ASSIGN:
                     self._drop_kind(runner, ASSIGN)
+                    if order.keys:
+                        self.heading.pop(runner, None)
+                    else:
+                        self.heading[runner] = (order.zone, exp)
                 for k in order.keys:
                     self._hold(k, Entry(runner, order.zone, kind, (-1.0, 0.0), exp), now_ms)
                 self.orders.setdefault(runner, []).append(order)

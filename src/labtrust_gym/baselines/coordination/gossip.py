@@ -22,11 +22,11 @@ class GossipDispatcher(BusDispatcher):
     claims on the same key are settled by the smaller (priority key, agent id): the loser,
     once its board shows the winner's claim, abandons its trip. An abandoned trip is
     RELEASEd. Messages go through the signed bus and its network model, so delay, loss
-    and partitions show up as wasted moves (``stale_actions``). Two runners per site send
+    and partitions show up as wasted moves (``stale_actions``). One runner per site sends
     heartbeats so that a cut-off part of the team notices.
     """
 
-    runner_beacons = 2
+    runner_beacons = 1
 
     def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
         plan = super().trip(runner, v, a, z)

@@ -30,10 +30,11 @@ _ANCHOR = {"front": "corridor", "bench": "preanalytics"}
 class HubDispatcher(BusDispatcher):
     """Two levels, talking over the bus.
 
-    At a step's start the site hub (``C_<SITE>``) reads its controllers' last REPORTs (jobs
-    they could not serve, runners they left idle, their backlog) and sends one ORDER: lend
-    idle runners of one group to the other for this step, and every ``rebalance_steps``
-    move a runner for good towards the group with more backlog per runner. Half-way to the
+    At a step's start the site hub (``C_<SITE>``) reads its controllers' REPORTs (jobs they
+    could not serve, sent while there are any; their backlog, once per rebalancing period)
+    and sends one ORDER: lend runners of the other group it sees idle to a group that
+    could not serve its jobs, for this step, and every ``rebalance_steps`` move a runner
+    for good towards the group with more backlog per runner. Half-way to the
     agents' decision the local controllers (``C_<SITE>_FRONT``, ``C_<SITE>_BENCH``) apply
     the ORDERs they received, assign their free runners (and runners lent to them) to the
     jobs lying in their zones (the most urgent job to the nearest runner), send the ASSIGN
@@ -68,6 +69,7 @@ class HubDispatcher(BusDispatcher):
                 self.ctrl_members[(site, g)].append(m.aid)
                 self._post(m, site, g)
         self.last_report: dict[str, dict[str, Any]] = {}
+        self.reports: dict[str, dict[str, tuple[dict[str, Any], float]]] = {}
         self.steps = 0
         self.local_assignments = 0
         self.lent = 0
@@ -98,22 +100,28 @@ class HubDispatcher(BusDispatcher):
     def hub(self, v: StepView, site: str, t_ms: float) -> None:
         hub_id = coordinator_id(site)
         board = self.comms.board_of[hub_id]
-        latest: dict[str, dict[str, Any]] = {}
+        latest = self.reports.setdefault(site, {})
         for msg in board.read("REPORT", hub_id):
             g = msg.payload.get("group")
             if isinstance(g, str):
-                latest[g] = dict(msg.payload)
+                latest[g] = (dict(msg.payload), msg.t_sent_ms)
         lend: list[list[str]] = []
+        fresh = t_ms - 1.5 * v.dt * 1000.0  # a report of the last step
         for g, other in (("front", "bench"), ("bench", "front")):
-            rep, orep = latest.get(g), latest.get(other)
-            if rep and orep and int(rep.get("jobs", 0)) > 0:
-                for aid in list(orep.get("idle") or ())[: int(rep["jobs"])]:
-                    lend.append([str(aid), g])
+            rep = latest.get(g)
+            if rep is None or rep[1] < fresh or int(rep[0].get("jobs", 0)) <= 0:
+                continue
+            # Idle runners of the other group, as the hub sees them (standing, empty
+            # hands, no trip on its board).
+            pool = [self.by_aid[a] for a in self.hub_groups[(site, other)] if a in self.by_aid]
+            idle = self.free_runners(v, board, pool)
+            for m, _ in idle[: int(rep[0]["jobs"])]:
+                lend.append([m.aid, g])
         moves: list[list[str]] = []
         if self.steps % self.rebalance_steps == 0 and latest:
             f, b = self.hub_groups[(site, "front")], self.hub_groups[(site, "bench")]
-            nf = int((latest.get("front") or {}).get("backlog", 0))
-            nb = int((latest.get("bench") or {}).get("backlog", 0))
+            nf = int((latest.get("front") or ({}, 0))[0].get("backlog", 0))
+            nb = int((latest.get("bench") or ({}, 0))[0].get("backlog", 0))
             src = dst = None
             if nf * max(1, len(b)) > (nb + 1) * max(1, len(f)) and len(b) > 1:
                 src, dst = b, "front"
@@ -154,16 +162,17 @@ class HubDispatcher(BusDispatcher):
         all_runners = self.team.runners_by_site.get(site, ())
         load = max((v.e.agents[m.aid].capacity for m in all_runners), default=1)
         jobs = [j for j in site_jobs(v, site, load) if self.group(v, j.zone) == g]
-        rows, left, idle = self.local(v, free, jobs, own)
+        rows, left, rest = self.local(v, free, jobs, own)
         self.local_assignments += len(rows)
+        if g == "bench":  # the bench controller sends idle runners to benches about to finish
+            rows += self.position_orders(v, board, rest, set())
         self.send_orders(cid, "ASSIGN", rows, half)
-        report = {
-            "group": g,
-            "jobs": len(left),
-            "idle": sorted(m.aid for m, _ in idle)[:8],
-            "backlog": len(jobs),
-        }
-        if report != self.last_report.get(cid):
+        # Report work it cannot serve (when that changes) and, once per rebalancing
+        # period, its backlog.
+        last = self.last_report.get(cid)
+        periodic = self.steps % self.rebalance_steps == self.rebalance_steps - 1
+        if periodic or last is None or last["jobs"] != len(left) or len(left) > 0:
+            report = {"group": g, "jobs": len(left), "backlog": len(jobs)}
             self.last_report[cid] = report
             self.comms.publish(cid, "REPORT", report, half)
 

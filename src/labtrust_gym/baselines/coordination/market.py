@@ -24,7 +24,7 @@ class ContractNetDispatcher(BusDispatcher):
 
     Each runner keeps a standing BID on its site's channel, re-sent only when it changes
     (its zone or free slots, or its free time by 30 s or more): when and where it will be
-    free (a free runner now and here; a runner still delivering
+    free (a free runner: now, at its post; a runner still delivering
     its load after that delivery; then after the contracts it holds) and how many more
     contracts it takes (``max_contracts`` at most). Every step the site's manager
     (``C_<SITE>``) announces the open jobs to itself in urgency order and, for each, takes
@@ -32,7 +32,8 @@ class ContractNetDispatcher(BusDispatcher):
     by agent id), updating that runner's bid as if it had won; awards go out as one AWARD
     per site and step. A runner queues the contracts it receives and works them in order;
     a contract not started within ``contract_ttl_s`` is given back (RELEASE) and
-    re-auctioned. A manager knows only the bids it received: a lost or late bid makes it
+    re-auctioned. Runners the manager sees idle are sent (ASSIGN) to a bench whose run is
+    about to finish. A manager knows only the bids it received: a lost or late bid makes it
     award on stale availability.
     """
 
@@ -74,8 +75,6 @@ class ContractNetDispatcher(BusDispatcher):
                 if slots > 0:
                     t0 = max(0.0, float(p["free_s"]) - now)
                     status[m.aid] = (m, t0, str(p["zone"]), slots)
-            if not status:
-                continue
             jobs = site_jobs(v, site, max(v.e.agents[m.aid].capacity for m in runners))
             rows = []
             for job in jobs:
@@ -107,6 +106,13 @@ class ContractNetDispatcher(BusDispatcher):
                 else:
                     status[aid] = (m, t0 + m.dist(v, here, job.zone), job.zone, slots - 1)
             self.send_orders(coordinator_id(site), "AWARD", rows, t_ms)
+            idle = [
+                (m, a)
+                for m, a in self.free_runners(v, board, runners)
+                if not v.lying.get(a.zone) and not v.cons_arrived.get(a.zone)
+            ]
+            pos = self.position_orders(v, board, idle, {r[0] for r in rows})
+            self.send_orders(coordinator_id(site), "ASSIGN", pos, t_ms)
 
     # ----------------------------------------------------------------- runners -------
     def runners_read(self, v: StepView) -> None:
@@ -130,6 +136,7 @@ class ContractNetDispatcher(BusDispatcher):
         if keys:
             return None
         aid = m.aid
+        pos = self.next_order(aid)  # the manager's positioning order (a bench to wait at)
         q = self.queue.get(aid)
         owner = self.comms.board_of[aid].owner
         while q:
@@ -145,20 +152,24 @@ class ContractNetDispatcher(BusDispatcher):
             self.adopted += 1
             self.from_order.add(aid)
             return nxt
-        return None
+        return self.adopt(aid, pos) if pos is not None else None
 
     def _bid(self, v: StepView, m: Any, a: Any) -> tuple[Any, ...] | None:
         """(zone, free at s, slots): when and where this runner is free, from what it
         knows of itself (its trip, its load, its contracts)."""
         q = self.queue.get(m.aid, ())
         slots = self.max_contracts - len(q)
+        plan = v.mem.plans.get(m.aid)
+        if not q and not a.carrying and not plan_keys(plan):
+            # Free: available now, waiting at (or walking back to) its post; passing
+            # through zones on the way does not change what the manager needs to know.
+            return (m.home, 0, max(0, slots))
         if a.zone is None:
             if not a.transit_to:
                 return None
             t0, here = max(0.0, a.arrive_t - v.now), a.transit_to
         else:
             t0, here = 0.0, a.zone
-        plan = v.mem.plans.get(m.aid)
         if plan_keys(plan):
             assert plan is not None
             t0 += m.dist(v, here, plan.zone)

@@ -32,7 +32,7 @@ class StigmergyDispatcher(BusDispatcher):
     each other's plans; co-located runners split the tubes by the ownership convention.
     """
 
-    runner_beacons = 2
+    runner_beacons = 1
 
     def __init__(
         self,
