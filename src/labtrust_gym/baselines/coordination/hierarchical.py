@@ -30,8 +30,9 @@ _ANCHOR = {"front": "corridor", "bench": "preanalytics"}
 class HubDispatcher(BusDispatcher):
     """Two levels, talking over the bus.
 
-    At a step's start the site hub (``C_<SITE>``) reads its controllers' REPORTs (jobs they
-    could not serve, sent while there are any; their backlog, once per rebalancing period)
+    At a step's start the site hub (``C_<SITE>``) reads its controllers' REPORTs (how many
+    jobs they could not serve, sent when that number changes; their backlog, once per
+    rebalancing period)
     and sends one ORDER: lend runners of the other group it sees idle to a group that
     could not serve its jobs, for this step, and every ``rebalance_steps`` move a runner
     for good towards the group with more backlog per runner. Half-way to the
@@ -106,10 +107,9 @@ class HubDispatcher(BusDispatcher):
             if isinstance(g, str):
                 latest[g] = (dict(msg.payload), msg.t_sent_ms)
         lend: list[list[str]] = []
-        fresh = t_ms - 1.5 * v.dt * 1000.0  # a report of the last step
         for g, other in (("front", "bench"), ("bench", "front")):
-            rep = latest.get(g)
-            if rep is None or rep[1] < fresh or int(rep[0].get("jobs", 0)) <= 0:
+            rep = latest.get(g)  # a report stands until the next one
+            if rep is None or int(rep[0].get("jobs", 0)) <= 0:
                 continue
             # Idle runners of the other group, as the hub sees them (standing, empty
             # hands, no trip on its board).
@@ -171,7 +171,7 @@ class HubDispatcher(BusDispatcher):
         # period, its backlog.
         last = self.last_report.get(cid)
         periodic = self.steps % self.rebalance_steps == self.rebalance_steps - 1
-        if periodic or last is None or last["jobs"] != len(left) or len(left) > 0:
+        if periodic or last is None or last["jobs"] != len(left):
             report = {"group": g, "jobs": len(left), "backlog": len(jobs)}
             self.last_report[cid] = report
             self.comms.publish(cid, "REPORT", report, half)
