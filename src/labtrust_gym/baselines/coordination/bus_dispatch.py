@@ -162,6 +162,21 @@ class BusDispatcher(PrivateDispatcher):
         t_ms = v.now * 1000.0
         c.sync(t_ms, v.e)
         c.clock_ms = t_ms
+        # Runners standing with empty hands and nothing to pick up where they stand, per
+        # site (what coordinators see of the lab; each then leaves out those its board
+        # knows to be on a trip).
+        agents = v.e.agents
+        idle: dict[str, list[tuple[Any, Any]]] = {}
+        for site, runners in self.team.runners_by_site.items():
+            lst = idle[site] = []
+            for m in runners:
+                a = agents.get(m.aid)
+                if a is None or a.zone is None or a.carrying:
+                    continue
+                if v.lying.get(a.zone) or v.cons_arrived.get(a.zone):
+                    continue
+                lst.append((m, a))
+        self._idle = idle
         self.coordinate(v, t_ms)
         c.clock_ms = t_ms + c.decide_ms
         c.deliver(c.clock_ms)
@@ -373,6 +388,12 @@ class BusDispatcher(PrivateDispatcher):
         v.claims = set()
         return board
 
+    def idle_runners(self, board: Any, site: str) -> list[tuple[Any, Any]]:
+        """(member, agent) of the site's runners standing with empty hands and nothing to
+        pick up where they stand, that ``board`` knows no trip of."""
+        holders = board.holders
+        return [x for x in self._idle.get(site, ()) if x[0].aid not in holders]
+
     def free_runners(self, v: StepView, board: Any, runners: list[Any]) -> list[tuple[Any, Any]]:
         """(member, agent) of runners standing with empty hands that ``board`` knows no
         trip of."""
@@ -455,13 +476,14 @@ class DeskDispatcher(BusDispatcher):
                 own[k] = aid
             given.add(aid)
             self.stat_sent += 1
-        for site, runners in team.runners_by_site.items():
+        for site in team.runners_by_site:
             board = self.comms.board_of[coordinator_id(site)]
             nothing: set[tuple[Any, ...]] = set()  # runners alike that found no trip
-            for m, a in self.free_runners(v, board, runners):
+            idle = self.idle_runners(board, site)
+            for m, a in idle:
+                if m.aid in given:
+                    continue  # a STAT call
                 z = a.zone
-                if m.aid in given or v.lying.get(z) or v.cons_arrived.get(z):
-                    continue  # a STAT call, or work to pick up where it stands
                 like = (type(m), z, m.kinds, m.custody, a.capacity)
                 if like in nothing:
                     continue
@@ -473,11 +495,6 @@ class DeskDispatcher(BusDispatcher):
                 given.add(m.aid)
                 for k in plan_keys(plan):
                     own[k] = m.aid
-            idle = [
-                (m, a)
-                for m, a in self.free_runners(v, board, runners)
-                if not v.lying.get(a.zone) and not v.cons_arrived.get(a.zone)
-            ]
             rows.setdefault(site, []).extend(self.position_orders(v, board, idle, given))
         for site, rs in sorted(rows.items()):
             self.orders_sent += len(rs)

@@ -63,14 +63,10 @@ class AssignmentDispatcher(BusDispatcher):
         return bonus + self.slack_weight * max(0.0, 3600.0 - left) / 10.0
 
     def coordinate(self, v: StepView, t_ms: float) -> None:
-        for site, runners in self.by_site.items():
+        for site in self.by_site:
             own: dict[str, str] = {}
             board = self.coordinator_view(v, site, own)
-            free = [
-                (m, a)
-                for m, a in self.free_runners(v, board, runners)
-                if not v.lying.get(a.zone) and not v.cons_arrived.get(a.zone)
-            ]
+            free = self.idle_runners(board, site)
             if not free:
                 continue
             load = max(v.e.agents[m.aid].capacity for m, _ in free)

@@ -153,12 +153,8 @@ class HubDispatcher(BusDispatcher):
         v.reserved = Knowledge(board.owner, own)  # type: ignore[assignment]
         v.claims = set()
         self.lent += len(lent)
-        runners = [self.by_aid[a] for a in members + lent if a in self.by_aid]
-        free = [
-            (m, a)
-            for m, a in self.free_runners(v, board, runners)
-            if not v.lying.get(a.zone) and not v.cons_arrived.get(a.zone)
-        ]
+        mine = set(members) | set(lent)
+        free = [x for x in self.idle_runners(board, site) if x[0].aid in mine]
         all_runners = self.team.runners_by_site.get(site, ())
         load = max((v.e.agents[m.aid].capacity for m in all_runners), default=1)
         jobs = [j for j in site_jobs(v, site, load) if self.group(v, j.zone) == g]

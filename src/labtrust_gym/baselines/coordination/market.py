@@ -106,11 +106,7 @@ class ContractNetDispatcher(BusDispatcher):
                 else:
                     status[aid] = (m, t0 + m.dist(v, here, job.zone), job.zone, slots - 1)
             self.send_orders(coordinator_id(site), "AWARD", rows, t_ms)
-            idle = [
-                (m, a)
-                for m, a in self.free_runners(v, board, runners)
-                if not v.lying.get(a.zone) and not v.cons_arrived.get(a.zone)
-            ]
+            idle = self.idle_runners(board, site)
             pos = self.position_orders(v, board, idle, {r[0] for r in rows})
             self.send_orders(coordinator_id(site), "ASSIGN", pos, t_ms)
 
