@@ -180,3 +180,34 @@ def test_holdings_follow_the_rule_every_board_applies() -> None:
     del mine["S2"]  # hides it from this agent's view only
     assert "S2" not in mine and b.owner["S2"] == "A_R3"
     assert sorted(mine) == ["S1", "S7"]
+
+
+# --------------------------------------------------------------------- same-step claims --
+def test_claims_views_keep_rooms_apart_and_share_the_lab_information_system() -> None:
+    from labtrust_gym.baselines.coordination.bus_dispatch import Claims
+
+    lis: set[str] = set()
+    room_a: set[str] = set()
+    room_b: set[str] = set()
+    runner_a, runner_b = Claims(room_a, lis), Claims(room_b, lis)
+    operator_a = Claims(lis, room_a)
+    runner_a.add("S1")  # a runner's claim is seen in its room only
+    assert "S1" in operator_a and "S1" not in runner_b
+    operator_a.add("S2")  # a locked work item is seen by everyone
+    assert "S2" in runner_a and "S2" in runner_b
+    runner_b.update(["S3"])
+    assert "S3" in room_b and "S3" not in lis
+
+
+@pytest.mark.parametrize("method_id", METHODS)
+def test_no_two_agents_act_on_one_item_in_a_step(method_id: str) -> None:
+    """Operators, scientists and runners of a 75-agent, two-site lab never collide on a
+    tube, result or device within a step (room claims plus the locks of the lab
+    information system); with room claims alone some tube is claimed twice."""
+    from labtrust_gym.benchmarks.coordination_scale import load_scale_config_by_id
+
+    cfg = load_scale_config_by_id(None, "medium_stress_signed_bus").sanitized()
+    cfg.pop("config_id")
+    cfg["horizon_steps"] = 100
+    m, _ = run_episode(get_task("coord_scale")(scale_config=cfg), 1, coord_method=method_id)
+    assert m["blocked"] == 0, m["blocked_by_reason_code"]

@@ -377,9 +377,9 @@ def _no_effect_note(rows: Sequence[dict[str, Any]]) -> list[str]:
         f"**Injections with no observable effect:** {len(flat)} of {len(judged)} injected "
         "cells ran exactly as their paired nominal episodes (same audit chain head in "
         "every episode): the injection never touched the run. Their resilience of 1.0 "
-        "means nothing. For attacks that must be blocked (message, identity, collusion) "
-        "this is the expected outcome; for network and device injections it means the "
-        "scenario did not exercise them.",
+        "means nothing. For message poisoning this is the expected outcome (the bus "
+        "refuses every forged envelope before any agent sees it); for network and device "
+        "injections it means the scenario did not exercise them.",
         "",
         "| scale | method | injection | episodes |",
         "|---|---|---|---|",
