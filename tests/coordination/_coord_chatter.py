@@ -1,6 +1,7 @@
 """A test-only coordination method that talks on the bus.
 
-It lets the scripted team choose the actions (so the lab runs as usual) and, every step,
+It lets the scripted team (with its in-memory dispatch, not the bus) choose the actions,
+so the lab runs the same whatever the network does, and, every step,
 has every agent broadcast a STATUS and, if its role may, send a CLAIM to the next two
 agents; it reads every agent's inbox. Network and bus injections therefore always have
 traffic to act on. ``params.wander``: an agent whose action is a move to a zone that does
@@ -13,7 +14,7 @@ from typing import Any
 
 from labtrust_gym.baselines.coordination import (
     CoordinationMethod,
-    make_coordination_method,
+    TeamMethod,
     register_coordination_method,
 )
 from labtrust_gym.baselines.coordination.registry import METHODS
@@ -27,9 +28,7 @@ class BusChatter(CoordinationMethod):
     def reset(self, seed: int, policy: Any, scale_config: Any) -> None:
         super().reset(seed, policy, scale_config)
         self.bus_at_reset = self.bus
-        self.inner = make_coordination_method(
-            "scripted_team", policy, self.repo_root, scale_config, {}
-        )
+        self.inner = TeamMethod(policy, self.repo_root, scale_config, {})
         self.inner.attach(self.env)
         self.inner.reset(seed, policy, scale_config)
         self.ids = list(self.env.engine_ids)

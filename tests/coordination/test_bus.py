@@ -47,10 +47,18 @@ def _bus(roles: dict[str, str] | None = None, **net: object) -> SignedMessageBus
 
 def _resign(env: Envelope, key: object, **changes: object) -> Envelope:
     e = dataclasses.replace(env, **changes)  # type: ignore[arg-type]
-    sig = key.sign(  # type: ignore[attr-defined]
-        envelope_signing_bytes(
-            e.sender_id, e.msg_type, e.payload, e.nonce, e.epoch, e.t_ms, e.recipients
-        )
+    sig = key.sign(e.signing_bytes())  # type: ignore[attr-defined]
+    assert e.signing_bytes() == envelope_signing_bytes(
+        e.sender_id,
+        e.msg_type,
+        e.payload,
+        e.nonce,
+        e.epoch,
+        e.t_ms,
+        e.recipients,
+        episode_id=e.episode_id,
+        bus_id=e.bus_id,
+        channel=e.channel,
     )
     return dataclasses.replace(e, signature=sig)
 
@@ -212,7 +220,11 @@ def test_bus_policy_covers_every_rbac_role_and_uses_registered_codes() -> None:
     pol = load_policy()
     bus = load_bus_policy()
     roles = set(pol["rbac_policy"]["roles"])
-    assert set(bus.allowed_types) == roles
+    # Every RBAC role, plus the bus-only role of the coordination identities.
+    assert set(bus.allowed_types) == roles | {bus.coordinator_role}
+    assert bus.coordinator_role not in roles
+    assert not bus.allows(bus.coordinator_role, "CLAIM")
+    assert bus.allows(bus.coordinator_role, "ASSIGN")
     assert {"CLAIM", "RELEASE", "STATUS", "HEARTBEAT", "ALERT"} <= bus.message_types
     for role in roles:
         assert bus.allows(role, "STATUS") and bus.allows(role, "HEARTBEAT")

@@ -129,7 +129,14 @@ _EXPECT = {
     "INJ-DEVICE-FAULT-001": lambda m, b: m["device_faults"] == 1 > b["device_faults"],
     "INJ-MSG-POISON-001": lambda m, b: (
         set(m["bus.rejected_by_reason"])
-        == {"BUS_SIG_INVALID", "BUS_REPLAY", "BUS_UNKNOWN_SENDER", "BUS_TYPE_FORBIDDEN"}
+        == {
+            "BUS_SIG_INVALID",
+            "BUS_REPLAY",
+            "BUS_UNKNOWN_SENDER",
+            "BUS_TYPE_FORBIDDEN",
+            "BUS_BINDING_MISMATCH",
+            "BUS_PAYLOAD_INVALID",
+        }
         and m["injection.blocked"] == m["injection.attempts"] - m["injection.lost_in_network"] > 0
         and m["bus.rejected"] == m["injection.blocked"]
     ),

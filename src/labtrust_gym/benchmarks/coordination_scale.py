@@ -9,7 +9,13 @@ file. The layout depends only on the config; the specimens depend on the seed.
 
 ``corridor_capacity`` makes the corridors narrow: every edge touching a site's CORRIDOR
 zone gets that ``capacity`` (agents in transit at once, both directions; see
-``engine/actions_zones.py``). ``backlog_min`` warm-starts the lab: the specimens a site's
+``engine/actions_zones.py``). ``layout: long_passages`` builds another site plan: the
+front (corridor) reaches the benches through two long narrow passages (60 s, six steps
+in transit; ``corridor_capacity`` agents at once, 1 if unset) and through a wide service
+corridor (a second zone of kind corridor) that takes 10 s longer; the other edges are
+wide. Reservations matter
+there: a runner that waits for a full passage loses what a runner that plans the detour
+saves. ``backlog_min`` warm-starts the lab: the specimens a site's
 stream would have brought in the ``backlog_min`` minutes before t=0 are already in the
 lab at t=0, accessioned (ACCEPTED) and, where their panel needs it, centrifuged, waiting
 in the site's PREANALYTICS zone for aliquoting and analysis. Each site holds
@@ -65,6 +71,19 @@ _EDGES = (
     ("CORRIDOR", "OFFICE", 10),
     ("CORRIDOR", "DISPATCH", 10),
 )
+#: ``layout: long_passages``: (a, b, travel_s, narrow); narrow edges get the capacity.
+_PASSAGE_EDGES = (
+    ("RECEPTION", "CORRIDOR", 10, False),
+    ("CORRIDOR", "PREANALYTICS", 60, True),
+    ("CORRIDOR", "ANALYTICS", 60, True),
+    ("PREANALYTICS", "ANALYTICS", 10, False),
+    ("CORRIDOR", "SERVICE", 30, False),
+    ("SERVICE", "PREANALYTICS", 40, False),
+    ("CORRIDOR", "STORES", 10, False),
+    ("CORRIDOR", "OFFICE", 10, False),
+    ("CORRIDOR", "DISPATCH", 10, False),
+)
+LAYOUTS = ("standard", "long_passages")
 _HOME = {
     "ROLE_RECEPTION": "RECEPTION",
     "ROLE_RUNNER": "CORRIDOR",
@@ -94,6 +113,7 @@ class CoordinationScaleConfig:
     description: str = ""
     corridor_capacity: int | None = None
     backlog_min: float = 0.0
+    layout: str = "standard"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(
@@ -141,6 +161,8 @@ class CoordinationScaleConfig:
             raise ConfigError(
                 f"corridor_capacity must be an int >= 1 (or null: unlimited), got {cap!r}"
             )
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         bl = self.backlog_min
         if (
             isinstance(bl, bool)
@@ -228,7 +250,9 @@ def generate_scaled_initial_state(
     zones, edges, placement = [], [], []
     for si, site in enumerate(sites):
         tag = f"S{si + 1:03d}"
-        for suffix, kind in _ZONES:
+        passages = scale.layout == "long_passages"
+        site_zones = _ZONES + ((("SERVICE", "corridor"),) if passages else ())
+        for suffix, kind in site_zones:
             zones.append(
                 {
                     "zone_id": f"Z_{tag}_{suffix}",
@@ -237,8 +261,15 @@ def generate_scaled_initial_state(
                     "name": f"{site} {suffix.lower()}",
                 }
             )
+        if passages:
+            for a, b, t, narrow in _PASSAGE_EDGES:
+                edge: dict[str, Any] = {"a": f"Z_{tag}_{a}", "b": f"Z_{tag}_{b}", "travel_s": t}
+                if narrow:
+                    edge["capacity"] = scale.corridor_capacity or 1
+                edges.append(edge)
+            continue
         for a, b, t in _EDGES:
-            edge: dict[str, Any] = {"a": f"Z_{tag}_{a}", "b": f"Z_{tag}_{b}", "travel_s": t}
+            edge = {"a": f"Z_{tag}_{a}", "b": f"Z_{tag}_{b}", "travel_s": t}
             if scale.corridor_capacity is not None and "CORRIDOR" in (a, b):
                 edge["capacity"] = scale.corridor_capacity
             edges.append(edge)

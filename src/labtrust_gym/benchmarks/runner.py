@@ -132,25 +132,18 @@ def build_bus(
     overrides: dict[str, Any] | None = None,
     keys: dict[str, Any] | None = None,
 ) -> Any:
-    """The episode's :class:`~labtrust_gym.coordination.bus.SignedMessageBus` over a
-    :class:`~labtrust_gym.coordination.network.NetworkModel` (policy of the task's policy
-    tree, ``overrides`` merged over its ``network`` section, step = ``task.dt_s``; random
-    draws from ``stream(seed, "network")``; keys ``task.agent_keys(seed)``)."""
-    from labtrust_gym.coordination.bus import SignedMessageBus, load_bus_policy
-    from labtrust_gym.coordination.network import NetworkModel, load_network_policy
+    """The episode's :class:`~labtrust_gym.coordination.bus.SignedMessageBus` (see
+    :func:`labtrust_gym.coordination.identities.build_episode_bus`: network policy of the
+    task's policy tree with ``overrides``, draws from ``stream(seed, "network")``, keys
+    ``task.agent_keys(seed)`` plus the coordination identities', bound to the episode)."""
+    from labtrust_gym.coordination.identities import build_episode_bus
 
-    root = task.policy.policy_dir
-    over = dict(overrides or {})
-    over["step_ms"] = float(task.dt_s) * 1000.0
-    net = NetworkModel(
-        load_network_policy(root, over), stream(seed, "network"), agent_sites=_agent_sites(env)
-    )
-    roles = {aid: a.role for aid, a in env.engine.agents.items()}
-    return SignedMessageBus(
-        net,
-        keys if keys is not None else task.agent_keys(seed),
-        roles,
-        load_bus_policy(root),
+    return build_episode_bus(
+        task,
+        env,
+        seed,
+        keys=keys if keys is not None else task.agent_keys(seed),
+        overrides=overrides,
     )
 
 
@@ -210,6 +203,9 @@ def run_episode(
     elif controller == "llm":
         raise ConfigError("controller 'llm' needs an LLM backend (--llm SPEC or --llm-replay)")
     method = None
+    if coord_method is None and controller == "scripted":
+        # Coordination tasks name the method their own team is (it talks over the bus).
+        coord_method = getattr(task, "default_coord_method", None)
     if coord_method is not None:
         from labtrust_gym.baselines.coordination import make_coordination_method
 

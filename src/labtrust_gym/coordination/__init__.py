@@ -1,12 +1,23 @@
 """The coordination layer: the network model between agents, the signed message bus on
-top of it, and the risk-injection registry of ``coord_risk``."""
+top of it (bound to its episode, with site channels), the identities that talk on it, the
+receivers' watchdog, and the risk-injection registry of ``coord_risk``."""
 
 from labtrust_gym.coordination.bus import (
+    BUS_REASON_CODES,
+    COORDINATOR_ROLE,
     BusPolicy,
     Envelope,
     Message,
     SignedMessageBus,
+    episode_binding,
     load_bus_policy,
+    payload_problem,
+)
+from labtrust_gym.coordination.identities import (
+    build_episode_bus,
+    coordinator_id,
+    coordinator_keys,
+    site_channel,
 )
 from labtrust_gym.coordination.injections import (
     InjectionContext,
@@ -21,9 +32,19 @@ from labtrust_gym.coordination.network import (
     load_network_document,
     load_network_policy,
 )
+from labtrust_gym.coordination.watchdog import (
+    ALERT_KINDS,
+    DetectionPolicy,
+    Watchdog,
+    load_detection_policy,
+)
 
 __all__ = [
+    "ALERT_KINDS",
+    "BUS_REASON_CODES",
+    "COORDINATOR_ROLE",
     "BusPolicy",
+    "DetectionPolicy",
     "Envelope",
     "InjectionContext",
     "Message",
@@ -31,10 +52,18 @@ __all__ = [
     "NetworkPolicy",
     "RiskInjection",
     "SignedMessageBus",
+    "Watchdog",
+    "build_episode_bus",
+    "coordinator_id",
+    "coordinator_keys",
+    "episode_binding",
     "list_injections",
     "load_bus_policy",
+    "load_detection_policy",
     "load_network_document",
     "load_network_policy",
     "make_injection",
+    "payload_problem",
     "register_injection",
+    "site_channel",
 ]

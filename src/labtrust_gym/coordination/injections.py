@@ -18,11 +18,22 @@ this order (the benchmark runner calls every hook; ``coord_scale``/``coord_risk`
 6. ``metrics() -> dict``: once at the end; ``injection.*`` keys merged into the episode's
    metrics.
 
+**Detection** is measured, never relabelled: an injection that names the suspicion it
+should raise (``detect_kind``: ``partition``, ``loss``, ``delay``, ``reorder``,
+``forgery``) counts as detected when an agent of the team published an ``ALERT`` of that
+kind on the bus at or after the injection's onset (``bus.alerts``; the alert need not be
+delivered: it records that an agent noticed), and ``injection.detection_latency_s`` is the
+time from the onset to the first such alert. The device fault counts as detected when a
+team agent first acts on the faulted device (``REPAIR_DEVICE``). Injections with no
+measure of detection (identity spoofing, collusion: the engine blocks them, no agent
+reports them) report no ``injection.detected`` at all.
+
 All randomness comes from ``ctx.rng`` (``stream(seed, "injection")``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,10 +43,12 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym.coordination.bus import Envelope, SignedMessageBus, envelope_signing_bytes
+from labtrust_gym.coordination.network import NetworkModel
 from labtrust_gym.engine.signatures import private_key_from_bytes
-from labtrust_gym.errors import RegistryError
+from labtrust_gym.errors import ConfigError, RegistryError
 from labtrust_gym.policy.loader import load_policy_document, thaw
 from labtrust_gym.registry import BUILTIN_ORIGIN, Registry
+from labtrust_gym.rng import derive_seed, stream
 
 __all__ = [
     "InjectionContext",
@@ -112,17 +125,51 @@ class RiskInjection:
     def after_step(self, t: float, results: Mapping[str, Any]) -> None:
         """Called after the env step with ``{agent_id: step result}``."""
 
+    #: The ALERT kind whose publication counts as detection ("" = not measured).
+    detect_kind: str = ""
+
+    def onset_ms(self) -> float | None:
+        """When the injection starts acting (None: it never did)."""
+        return 0.0
+
+    def detection(self) -> dict[str, Any]:
+        """``injection.detected`` (0/1), ``injection.detection_latency_s`` and
+        ``injection.alerts_before_onset`` from the bus's ALERT journal."""
+        bus = self.ctx.bus if self.ctx is not None else None
+        onset = self.onset_ms()
+        if not self.detect_kind or bus is None:
+            return {}
+        first = None
+        before = 0
+        for env in bus.alerts:
+            if env.payload.get("kind") != self.detect_kind:
+                continue
+            if onset is None or env.t_ms < onset:
+                before += 1
+            elif first is None:
+                first = env.t_ms
+        return {
+            "injection.detect_kind": self.detect_kind,
+            "injection.onset_s": None if onset is None else onset / 1000.0,
+            "injection.detected": 0 if first is None else 1,
+            "injection.detection_latency_s": (
+                None if first is None or onset is None else (first - onset) / 1000.0
+            ),
+            "injection.alerts_before_onset": before,
+        }
+
     def metrics(self) -> dict[str, Any]:
         att = sum(self.attempts.values())
         blk = sum(self.blocked.values())
-        return {
+        out = {
             "injection.attempts": att,
             "injection.blocked": blk,
             "injection.accepted": sum(self.accepted.values()),
-            "injection.detected": blk,
             "injection.attempts_by_kind": dict(sorted(self.attempts.items())),
             "injection.blocked_by_reason": dict(sorted(self.blocked_by_reason.items())),
         }
+        out.update(self.detection())
+        return out
 
     # ----------------------------------------------------------------- helpers -------
     def _record(self, kind: str, code: str | None, *, accepted: bool = False) -> None:
@@ -171,30 +218,43 @@ class _NetworkInjection(RiskInjection):
         bus = self.ctx.bus if self.ctx is not None else None
         n = int(getattr(bus.network.counters, self.counter, 0)) if bus is not None else 0
         out["injection.messages_affected"] = n
-        out["injection.detected"] = 0
         return out
 
 
 class PartitionInjection(_NetworkInjection):
-    """The network splits in two during ``[start_frac, end_frac)`` of the horizon: the
-    first site against the others, or with one site two halves of the agents (each
-    role's agents dealt alternately to the halves in an order drawn from the stream)."""
+    """The network splits in two during ``[start_frac, end_frac)`` of the horizon.
+
+    ``split: halves`` (default): in every site the agents of each role are dealt
+    alternately to two halves, in an order drawn from the injection stream, and one half
+    of every site forms a group; the other half and the coordination identities
+    (``C_<SITE>...``, not listed) the other, so every site's team is cut in two and half of
+    it from its coordinators. ``split: sites``: the first site against the others (only
+    traffic between sites is cut, and site teams talk within their site).
+    """
 
     counter = "partition_events"
+    detect_kind = "partition"
 
     def network_overrides(self, ctx: InjectionContext) -> dict[str, Any]:
         sites = sorted(set(ctx.agent_sites.values()))
-        if len(sites) > 1:
+        split = str(self.params.get("split", "halves"))
+        if split not in ("halves", "sites"):
+            raise ConfigError(
+                f"{self.injection_id or 'partition'}: params.split must be 'halves' or "
+                f"'sites', got {split!r}"
+            )
+        if split == "sites" and len(sites) > 1:
             group = [sites[0]]
         else:
-            # Every role is split across the halves (peers of one role end up apart).
-            by_role: dict[str, list[str]] = {}
+            # Every role of every site is split across the halves.
+            by_role: dict[tuple[str, str], list[str]] = {}
             for aid in sorted(ctx.agent_ids):
-                by_role.setdefault(str(ctx.roles.get(aid)), []).append(aid)
+                key = (ctx.agent_sites.get(aid, ""), str(ctx.roles.get(aid)))
+                by_role.setdefault(key, []).append(aid)
             group = []
             flip = 0
-            for role in sorted(by_role):
-                members = by_role[role]
+            for key in sorted(by_role):
+                members = by_role[key]
                 perm = ctx.rng.permutation(len(members))
                 for j, i in enumerate(perm):
                     if (j + flip) % 2 == 0:
@@ -206,6 +266,7 @@ class PartitionInjection(_NetworkInjection):
         start = self._frac_ms(ctx, "start_frac", 0.25)
         end = max(start + 1.0, self._frac_ms(ctx, "end_frac", 0.6))
         self.window_ms = (start, end)
+        self.group = group
         self._record("partition", None)
         return {
             "partitions": [
@@ -214,15 +275,25 @@ class PartitionInjection(_NetworkInjection):
             ]
         }
 
+    def onset_ms(self) -> float | None:
+        w = getattr(self, "window_ms", None)
+        return None if w is None else w[0]
+
 
 class DropSpikeInjection(_NetworkInjection):
     """The drop rate jumps to ``drop_rate`` during ``[start_frac, end_frac)``."""
 
     counter = "dropped"
+    detect_kind = "loss"
+
+    def onset_ms(self) -> float | None:
+        w = getattr(self, "window_ms", None)
+        return None if w is None else w[0]
 
     def network_overrides(self, ctx: InjectionContext) -> dict[str, Any]:
         start = self._frac_ms(ctx, "start_frac", 0.3)
         end = max(start + 1.0, self._frac_ms(ctx, "end_frac", 0.55))
+        self.window_ms = (start, end)
         self._record("drop_spike", None)
         return {
             "drop_spikes": [
@@ -252,6 +323,7 @@ class DelayInjection(_OverrideInjection):
     counter = "late"
     keys = ("delay_p50_ms", "delay_p95_ms")
     family_kind = "delay"
+    detect_kind = "delay"
 
 
 class ReorderInjection(_OverrideInjection):
@@ -260,6 +332,7 @@ class ReorderInjection(_OverrideInjection):
     counter = "reordered"
     keys = ("reorder_window", "delay_p50_ms", "delay_p95_ms")
     family_kind = "reorder"
+    detect_kind = "reorder"
 
 
 # ----------------------------------------------------------------------- device -----
@@ -282,13 +355,49 @@ class DeviceFaultInjection(RiskInjection):
         self.targets = chosen
         self.attempts = {"device_fault": len(chosen)} if chosen else {}
 
+    def on_reset(self, ctx: InjectionContext) -> None:
+        super().on_reset(ctx)
+        self.responded: float | None = None
+
+    def onset_ms(self) -> float | None:
+        ctx = self.ctx
+        if ctx is None:
+            return None
+        return ctx.max_steps * ctx.dt_s * float(self.params.get("at_frac", 1 / 3)) * 1000.0
+
+    def before_step(self, t: float, actions: dict[str, Any]) -> dict[str, Any]:
+        if self.responded is None and getattr(self, "targets", None):
+            onset = self.onset_ms()
+            if onset is not None and t * 1000.0 >= onset:
+                for a in actions.values():
+                    info = a.get("action_info", a) if isinstance(a, dict) else None
+                    if (
+                        isinstance(info, dict)
+                        and info.get("action_type") == "REPAIR_DEVICE"
+                        and (info.get("args") or {}).get("device_id") in self.targets
+                    ):
+                        self.responded = t * 1000.0
+                        break
+        return actions
+
+    def detection(self) -> dict[str, Any]:
+        onset = self.onset_ms()
+        r = getattr(self, "responded", None)
+        return {
+            "injection.detect_kind": "repair",
+            "injection.onset_s": None if onset is None else onset / 1000.0,
+            "injection.detected": 0 if r is None else 1,
+            "injection.detection_latency_s": (
+                None if r is None or onset is None else (r - onset) / 1000.0
+            ),
+        }
+
     def metrics(self) -> dict[str, Any]:
         out = super().metrics()
         env = self.ctx.env if self.ctx is not None else None
         emits = env.counters["emits"] if env is not None else {}
         out["injection.device_faults"] = emits.get("DEVICE_FAULT", 0)
         out["injection.runs_aborted"] = emits.get("RUN_ABORTED", 0)
-        out["injection.detected"] = emits.get("DEVICE_FAULT", 0)
         out["injection.targets"] = list(getattr(self, "targets", []))
         return out
 
@@ -302,14 +411,28 @@ class MessagePoisonInjection(RiskInjection):
     * ``replay``: a real recent envelope sent again unchanged;
     * ``unknown_sender``: an identity with no registered key;
     * ``forbidden_type``: a compromised insider, with its own valid key, sends a message
-      type its role may not send.
+      type its role may not send;
+    * ``cross_bus_replay``: an authentic envelope of another bus built from the same seed
+      (the same keys, the same episode id; a fresh, unseen nonce);
+    * ``non_canonical_payload``: a real recent envelope whose payload arrays became tuples
+      (the same canonical bytes, so the signature still verifies, but not what was signed).
 
     Every one must be rejected by the bus (``injection.accepted`` must stay 0); an
-    envelope the network loses counts as an attempt that was neither.
+    envelope the network loses counts as an attempt that was neither. The receivers'
+    verifiers see the refusals: detection is a ``forgery`` ALERT.
     """
 
     family = "message"
-    KINDS = ("forged_signature", "tampered_payload", "replay", "unknown_sender", "forbidden_type")
+    detect_kind = "forgery"
+    KINDS = (
+        "forged_signature",
+        "tampered_payload",
+        "replay",
+        "unknown_sender",
+        "forbidden_type",
+        "cross_bus_replay",
+        "non_canonical_payload",
+    )
 
     def on_reset(self, ctx: InjectionContext) -> None:
         super().on_reset(ctx)
@@ -317,9 +440,22 @@ class MessagePoisonInjection(RiskInjection):
         self.k = 0
         self.key = private_key_from_bytes(ctx.rng.bytes(32))
         self.tickets: list[tuple[int, str]] = []
+        self.first_ms: float | None = None
         self.senders = sorted(ctx.agent_ids)
         bus = ctx.bus
         self.insider: tuple[str, str] | None = None
+        self.shadow: SignedMessageBus | None = None
+        if bus is not None and ctx.keys is not None:
+            # Another bus of the same episode: the keys of the same seed, its own bus id.
+            self.shadow = SignedMessageBus(
+                NetworkModel(
+                    bus.network.policy, stream(derive_seed(ctx.seed, "shadow"), "network")
+                ),
+                ctx.keys,
+                dict(bus.roles),
+                bus.policy,
+                episode_id=bus.episode_id,
+            )
         if bus is not None:
             for aid in self.senders:
                 role = ctx.roles.get(aid)
@@ -333,9 +469,29 @@ class MessagePoisonInjection(RiskInjection):
         bus = self.ctx.bus if self.ctx is not None else None
         assert bus is not None
         nonce = int(self.ctx.rng.integers(1 << 40, 1 << 50)) if self.ctx else 1
-        data = envelope_signing_bytes(sender, msg_type, payload, nonce, bus.epoch, t_ms, None)
+        # The binding fields are public (every envelope on the wire shows them).
+        data = envelope_signing_bytes(
+            sender,
+            msg_type,
+            payload,
+            nonce,
+            bus.epoch,
+            t_ms,
+            None,
+            episode_id=bus.episode_id,
+            bus_id=bus.bus_id,
+        )
         return Envelope(
-            sender, msg_type, payload, nonce, bus.epoch, t_ms, None, self.key.sign(data)
+            sender,
+            msg_type,
+            payload,
+            nonce,
+            bus.epoch,
+            t_ms,
+            None,
+            self.key.sign(data),
+            bus.episode_id,
+            bus.bus_id,
         )
 
     def before_step(self, t: float, actions: dict[str, Any]) -> dict[str, Any]:
@@ -350,8 +506,13 @@ class MessagePoisonInjection(RiskInjection):
             ticket = self._attack(kind, bus, t_ms)
             if ticket is not None:
                 self.tickets.append((ticket, kind))
+                if self.first_ms is None:
+                    self.first_ms = t_ms
                 break
         return actions
+
+    def onset_ms(self) -> float | None:
+        return getattr(self, "first_ms", None)
 
     def _attack(self, kind: str, bus: SignedMessageBus, t_ms: float) -> int | None:
         ctx = self.ctx
@@ -362,16 +523,7 @@ class MessagePoisonInjection(RiskInjection):
             return bus.inject(self._forge(victim, "STATUS", poison, t_ms), t_ms)
         if kind == "tampered_payload" and bus.recent:
             real = bus.recent[-1]
-            fake = Envelope(
-                real.sender_id,
-                real.msg_type,
-                {**dict(real.payload), **poison},
-                real.nonce,
-                real.epoch,
-                real.t_ms,
-                real.recipients,
-                real.signature,
-            )
+            fake = dataclasses.replace(real, payload={**dict(real.payload), **poison})
             return bus.inject(fake, t_ms)
         if kind == "replay" and bus.recent:
             return bus.inject(bus.recent[0], t_ms)
@@ -381,6 +533,14 @@ class MessagePoisonInjection(RiskInjection):
             aid, msg_type = self.insider
             bus.publish(aid, msg_type, poison, t_ms, track=True)
             return bus.last_ticket
+        if kind == "cross_bus_replay" and self.shadow is not None and self.senders:
+            sender = self.senders[int(ctx.rng.integers(len(self.senders)))]
+            return bus.inject(self.shadow.publish(sender, "STATUS", {"zone": "?"}, t_ms), t_ms)
+        if kind == "non_canonical_payload":
+            for real in reversed(bus.recent):
+                payload = _tuples(real.payload)
+                if payload != dict(real.payload):  # it held a list: now a tuple
+                    return bus.inject(dataclasses.replace(real, payload=payload), t_ms)
         return None
 
     def metrics(self) -> dict[str, Any]:
@@ -399,6 +559,15 @@ class MessagePoisonInjection(RiskInjection):
         out = super().metrics()
         out["injection.lost_in_network"] = lost
         return out
+
+
+def _tuples(obj: Any) -> Any:
+    """``obj`` with every list turned into a tuple (the same canonical JSON)."""
+    if isinstance(obj, Mapping):
+        return {k: _tuples(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return tuple(_tuples(v) for v in obj)
+    return obj
 
 
 # ----------------------------------------------------------------------- identity ---

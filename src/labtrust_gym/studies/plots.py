@@ -1,11 +1,13 @@
 """``labtrust make-plots --run DIR``: PNG figures of a study (the ``[plots]`` extra).
 
 * ``throughput.png``: throughput per method at each scale, one bar per injection
-  condition, with 95% CI bars;
+  condition, with 95% CI bars; the bar of a cell whose injection had no observable effect
+  (``injection_effect`` no: every episode identical to its paired nominal one) is hatched;
 * ``pareto.png``: per scale, methods by throughput against violations (top) and against
   blocked actions (bottom), the frontier drawn and its methods filled;
 * ``resilience_heatmap.png``: per scale, method x injection resilience (throughput under
-  the injection / the same method's nominal throughput), values written in the cells.
+  the injection / the same method's nominal throughput), values written in the cells,
+  "no effect" under the value of a cell whose injection changed nothing.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas, never
 through pyplot, so the caller's backend and global state are left alone.
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.outputs import atomic_writer
 from labtrust_gym.studies.report import load_study, method_stats, pareto_front
 from labtrust_gym.studies.spec import NO_INJECTION
 
@@ -70,6 +73,11 @@ def make_plots(run_dir: Path | str, out_dir: Path | str | None = None) -> list[P
         ]
 
 
+def _save(fig: Any, path: Path) -> None:
+    with atomic_writer(path) as f:
+        fig.savefig(f, format="png")
+
+
 def _groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return _ordered([(r["task"], r["scale"]) for r in rows])
 
@@ -86,22 +94,29 @@ def _throughput(figure_cls: Any, rows: list[dict[str, Any]], study: str, path: P
     bar_w = 0.8 / max(1, len(injections))
     colors = [f"C{i % 10}" for i in range(len(injections))]
     episodes = sorted({r["episodes"] for r in rows})
+    any_flat = False
     for ax, key in zip(axes, groups, strict=True):
         grp = [r for r in rows if (r["task"], r["scale"]) == key]
         methods = _ordered([r["method"] for r in grp])
         for j, inj in enumerate(injections):
-            xs, ys, lo, hi = [], [], [], []
+            xs, ys, lo, hi, flat = [], [], [], [], []
             for i, m in enumerate(methods):
                 r = next((r for r in grp if r["method"] == m and r["injection"] == inj), None)
                 if r is None or r["throughput_mean"] is None:
                     continue
+                flat.append(r.get("injection_effect") == "no")
                 xs.append(i - 0.4 + bar_w * (j + 0.5))
                 ys.append(r["throughput_mean"])
                 has_ci = r["throughput_ci95_low"] is not None
                 lo.append(r["throughput_mean"] - r["throughput_ci95_low"] if has_ci else 0.0)
                 hi.append(r["throughput_ci95_high"] - r["throughput_mean"] if has_ci else 0.0)
             label = "no injection (nominal)" if inj == NO_INJECTION else inj
-            ax.bar(xs, ys, bar_w * 0.95, color=colors[j], label=label)
+            bars = ax.bar(xs, ys, bar_w * 0.95, color=colors[j], label=label)
+            for bar, f in zip(bars, flat, strict=True):
+                if f:
+                    bar.set_hatch("///")
+                    bar.set_edgecolor("black")
+            any_flat = any_flat or any(flat)
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="black", capsize=2, lw=0.8)
         ax.set_xticks(range(len(methods)), methods)
         ax.set_ylabel(_THROUGHPUT)
@@ -110,6 +125,11 @@ def _throughput(figure_cls: Any, rows: list[dict[str, Any]], study: str, path: P
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
+    if any_flat:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///"))
+        labels.append("hatched: the injection had no observable effect")
     fig.legend(
         handles,
         labels,
@@ -123,7 +143,7 @@ def _throughput(figure_cls: Any, rows: list[dict[str, Any]], study: str, path: P
         f"{study}: throughput per method (mean and 95% CI over "
         f"{'/'.join(map(str, episodes))} episodes per cell)"
     )
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -228,7 +248,7 @@ def _pareto(figure_cls: Any, rows: list[dict[str, Any]], study: str, path: Path)
         f"{study}: Pareto view, each method's means over all its cells at the scale\n"
         "(up and left is better; methods on the frontier in bold, solid markers, dashed line)"
     )
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -262,11 +282,13 @@ def _heatmap(
         grp = [r for r in rows if (r["task"], r["scale"]) == key]
         methods = _ordered([r["method"] for r in grp])
         data = np.full((len(methods), max(1, len(injections))), np.nan)
+        flat = np.zeros(data.shape, dtype=bool)
         for i, m in enumerate(methods):
             for j, inj in enumerate(injections):
                 r = next((r for r in grp if r["method"] == m and r["injection"] == inj), None)
                 if r is not None and r["resilience_score"] is not None:
                     data[i, j] = r["resilience_score"]
+                    flat[i, j] = r.get("injection_effect") == "no"
         image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, norm=norm, aspect="auto")
         for i in range(data.shape[0]):
             for j in range(data.shape[1]):
@@ -275,7 +297,7 @@ def _heatmap(
                 ax.text(
                     j,
                     i,
-                    "n/a" if np.isnan(v) else f"{v:.2f}",
+                    "n/a" if np.isnan(v) else f"{v:.2f}" + ("\nno effect" if flat[i, j] else ""),
                     ha="center",
                     va="center",
                     fontsize=8,
@@ -292,7 +314,8 @@ def _heatmap(
         fig.colorbar(image, ax=list(axes), shrink=0.9, label="resilience (throughput / nominal)")
     fig.suptitle(
         f"{study}: resilience per method and injection\n"
-        "(throughput with the injection / without it, same method; 1.0 = unaffected)"
+        "(throughput with the injection / without it, same method; 1.0 = unaffected;\n"
+        "'no effect': every episode identical to its paired nominal episode)"
     )
-    fig.savefig(path)
+    _save(fig, path)
     return path

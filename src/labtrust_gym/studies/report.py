@@ -22,6 +22,7 @@ reports of a partial study cover its finished cells and can be rebuilt at any ti
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 
 from labtrust_gym.benchmarks.metrics import mean_ci95, summarize_episodes
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.outputs import atomic_write_text
 from labtrust_gym.studies.spec import NO_INJECTION, StudySpec
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "study_rows",
     "load_study",
     "method_stats",
+    "no_effect_cells",
     "pareto_front",
     "write_summary_csv",
     "write_pareto_md",
@@ -71,7 +74,11 @@ SUMMARY_COLUMNS = (
     "throughput_ci95_high",
     *(c for c, _ in _MEAN_COLUMNS),
     "resilience_score",
+    "injection_effect",
+    "changed_episodes",
 )
+#: The per-episode digest of what happened (preferred first).
+_HISTORY_KEYS = ("audit_head_hash", "episode_log_sha256")
 LEADERBOARD_COLUMNS = (
     "task",
     "scale",
@@ -121,6 +128,7 @@ def study_rows(out_dir: Path | str, entries: Iterable[dict[str, Any]]) -> list[d
         doc = load_cell_doc(out_dir, e["cell_id"], e["fingerprint"])
         row["seed"] = e.get("seed")
         row["_values"] = {m: [] for m in _POOLED}
+        row["_history"] = {}
         if doc is None:
             row["status"] = "failed" if read_error(out_dir, e["cell_id"]) else "pending"
             row["episodes"] = 0
@@ -142,9 +150,49 @@ def study_rows(out_dir: Path | str, entries: Iterable[dict[str, Any]]) -> list[d
             row["_values"][m] = [
                 x for x in (_num(ep["metrics"].get(m)) for ep in eps) if x is not None
             ]
+        row["_history"] = {
+            ep.get("seed"): h for ep in eps if (h := _history(ep.get("metrics") or {}))
+        }
         rows.append(row)
     _add_resilience(rows)
+    _add_effects(rows)
     return rows
+
+
+def _history(metrics: dict[str, Any]) -> str | None:
+    for k in _HISTORY_KEYS:
+        v = metrics.get(k)
+        if isinstance(v, str) and v:
+            return f"{k}:{v}"
+    return None
+
+
+def _add_effects(rows: list[dict[str, Any]]) -> None:
+    """``injection_effect`` / ``changed_episodes`` against the paired nominal cell."""
+    nominal = {
+        (r["task"], r["scale"], r["method"]): r["_history"]
+        for r in rows
+        if r["injection"] == NO_INJECTION and r["status"] == "ok"
+    }
+    for r in rows:
+        r["injection_effect"] = None
+        r["changed_episodes"] = None
+        if r["injection"] == NO_INJECTION or r["status"] != "ok":
+            continue
+        base = nominal.get((r["task"], r["scale"], r["method"]))
+        if not base:
+            continue
+        paired = [s for s in r["_history"] if s in base]
+        if not paired:
+            continue
+        changed = sum(1 for s in paired if r["_history"][s] != base[s])
+        r["injection_effect"] = "yes" if changed else "no"
+        r["changed_episodes"] = f"{changed}/{len(paired)}"
+
+
+def no_effect_cells(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The injected cells whose every paired episode equals its nominal episode."""
+    return [r for r in rows if r.get("injection_effect") == "no"]
 
 
 def _add_resilience(rows: list[dict[str, Any]]) -> None:
@@ -290,11 +338,12 @@ def _csv_value(v: Any) -> Any:
 
 def write_summary_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(SUMMARY_COLUMNS)
-        for r in rows:
-            w.writerow([_csv_value(r.get(c)) for c in SUMMARY_COLUMNS])
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(SUMMARY_COLUMNS)
+    for r in rows:
+        w.writerow([_csv_value(r.get(c)) for c in SUMMARY_COLUMNS])
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
@@ -311,6 +360,36 @@ def _missing_note(rows: Sequence[dict[str, Any]]) -> list[str]:
         f"({', '.join(sorted({r['status'] for r in bad}))}); they are left out below.",
         "",
     ]
+
+
+def _no_effect_note(rows: Sequence[dict[str, Any]]) -> list[str]:
+    flat = no_effect_cells(rows)
+    judged = [r for r in rows if r.get("injection_effect") is not None]
+    if not judged:
+        return []
+    if not flat:
+        return [
+            f"Every injected cell ({len(judged)}) changed what happened in at least one "
+            "episode against its paired nominal episode.",
+            "",
+        ]
+    lines = [
+        f"**Injections with no observable effect:** {len(flat)} of {len(judged)} injected "
+        "cells ran exactly as their paired nominal episodes (same audit chain head in "
+        "every episode): the injection never touched the run. Their resilience of 1.0 "
+        "means nothing. For message poisoning this is the expected outcome (the bus "
+        "refuses every forged envelope before any agent sees it); for network and device "
+        "injections it means the scenario did not exercise them.",
+        "",
+        "| scale | method | injection | episodes |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['scale']} | {r['method']} | {r['injection']} | {r['changed_episodes']} changed |"
+        for r in flat
+    ]
+    lines.append("")
+    return lines
 
 
 def write_pareto_md(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -346,7 +425,7 @@ def write_pareto_md(rows: Sequence[dict[str, Any]], path: Path) -> Path:
                 f"{'yes' if s['method'] in fb else 'no'} |"
             )
         lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 
@@ -354,12 +433,13 @@ def write_leaderboard(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Pat
     stats = method_stats(rows)
     tasks = {k[0] for k in stats}
     csv_path = out_dir / "leaderboard.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(LEADERBOARD_COLUMNS)
-        for recs in stats.values():
-            for s in recs:
-                w.writerow([_csv_value(s.get(c)) for c in LEADERBOARD_COLUMNS])
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(LEADERBOARD_COLUMNS)
+    for recs in stats.values():
+        for s in recs:
+            w.writerow([_csv_value(s.get(c)) for c in LEADERBOARD_COLUMNS])
+    atomic_write_text(csv_path, buf.getvalue())
     lines = [
         "# Leaderboard",
         "",
@@ -371,6 +451,7 @@ def write_leaderboard(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Pat
         "injections, and the worst one).",
         "",
         *_missing_note(rows),
+        *_no_effect_note(rows),
     ]
     for key, recs in stats.items():
         lines += [
@@ -399,7 +480,7 @@ def write_leaderboard(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Pat
             )
         lines.append("")
     md_path = out_dir / "leaderboard.md"
-    md_path.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(md_path, "\n".join(lines))
     return [md_path, csv_path]
 
 

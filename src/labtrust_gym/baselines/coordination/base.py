@@ -5,7 +5,9 @@ A coordination method decides, each step, the actions of the agents it coordinat
 with the reference indices NOOP, TICK, QUEUE_RUN, MOVE, OPEN_DOOR, START_RUN; any other
 engine action goes in ``action_info["action_type"]`` with its ``args``. ``reset(seed,
 policy, scale_config)`` starts an episode; ``on_step_results`` and ``on_episode_end`` are
-optional hooks. A method may read the engine's state through ``attach(env)`` (read-only).
+optional hooks. A method may read the engine's state through ``attach(env)`` (read-only):
+the lab as its agents observe it. What its agents tell each other goes through the
+episode's signed bus, ``method.bus`` (set by the runner before ``reset``).
 """
 
 from __future__ import annotations

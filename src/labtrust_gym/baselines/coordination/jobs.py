@@ -13,7 +13,7 @@ from typing import Any
 
 from labtrust_gym.baselines.scripted.view import INF, Plan, StepView
 
-__all__ = ["Job", "site_jobs", "free_runners"]
+__all__ = ["Job", "site_jobs"]
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,3 @@ def site_jobs(v: StepView, site: str, load: int, *, custody: bool = True) -> lis
             jobs.append(Job(dock, (), rank, _due(v, specs), c.consignment_id, custody=True))
     jobs.sort(key=Job.key)
     return jobs
-
-
-def free_runners(v: StepView, runners: list[Any]) -> list[tuple[Any, Any]]:
-    """(member, agent state) of runners standing in a zone with empty hands and no trip."""
-    out = []
-    agents, plans = v.e.agents, v.mem.plans
-    for m in runners:
-        a = agents.get(m.aid)
-        if a is None or a.zone is None or a.carrying or m.aid in plans:
-            continue
-        out.append((m, a))
-    return out

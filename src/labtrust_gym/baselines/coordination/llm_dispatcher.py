@@ -5,47 +5,57 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labtrust_gym.baselines.coordination.jobs import Job, free_runners, site_jobs
+from labtrust_gym.baselines.coordination.bus_dispatch import DeskDispatcher, order_row
+from labtrust_gym.baselines.coordination.jobs import Job, site_jobs
 from labtrust_gym.baselines.coordination.team_method import TeamMethod
 from labtrust_gym.baselines.scripted.hooks import Dispatcher
-from labtrust_gym.baselines.scripted.view import INF, Plan, StepView
+from labtrust_gym.baselines.scripted.view import INF, StepView
+from labtrust_gym.coordination.identities import coordinator_id
 
 __all__ = ["LLMDispatcher", "LLMJobDispatcher"]
 
 
-class LLMJobDispatcher(Dispatcher):
-    """Every ``every_steps`` steps, per site with free runners and open jobs, the model
-    gets the runners (with their travel time to each job they may take) and the jobs
-    (most urgent first, at most ``max_jobs``; at most ``max_runners`` runners) and answers
-    ``{"assignments": [{"runner", "job"}], "reason"}``. Valid pairs become the runners'
-    trips; an invalid answer assigns nobody that round (counted). A site with exactly one
-    possible pair gets it without a call. When a call gets no reply, or the budget is
-    spent, the site's runners are dispatched by the scripted team's own greedy rule.
+class LLMJobDispatcher(DeskDispatcher):
+    """Every ``every_steps`` steps, per site with idle runners and open jobs, the model
+    gets the runners its site desk (``C_<SITE>``) knows to be idle (with their travel
+    time to each job they may take) and the jobs (most urgent first, at most
+    ``max_jobs``; at most ``max_runners`` runners) and answers ``{"assignments":
+    [{"runner", "job"}], "reason"}``. Valid pairs go out as the desk's ASSIGN orders over
+    the bus (runners act on the orders that reach them, like every bus method); an
+    invalid answer assigns nobody that round (counted). A site with exactly one possible
+    pair gets it without a call. When a call gets no reply, or the budget is spent, the
+    site's desk dispatches by the scripted team's greedy rule (:class:`DeskDispatcher`).
     """
 
     def __init__(self, method: LLMDispatcher) -> None:
+        super().__init__(method.team_comms(), method.order_wait_s)
         self.m = method
 
     def reset(self, team: Any, engine: Any, seed: int) -> None:
         super().reset(team, engine, seed)
-        self.by_site: dict[str, list[Any]] = team.runners_by_site
         self.prio = {int(v["rank"]): k for k, v in engine.world.priorities.items()}
         self.fallback_sites: set[str] = set()
         self.assignments = 0
 
-    def begin_step(self, v: StepView) -> None:
+    def coordinate(self, v: StepView, t_ms: float, sites: set[str] | None = None) -> None:
         m = self.m
-        t0 = time.perf_counter()
-        step = m.env.step_count if m.env is not None else 0
+        all_sites = set(self.team.runners_by_site)
         if m.stats.budget_exhausted:
-            self.fallback_sites = set(self.by_site)
+            self.fallback_sites = all_sites
+        step = m.env.step_count if m.env is not None else 0
+        if m.stats.budget_exhausted or step % m.every_steps:
+            # Between the model's rounds, sites it could not serve have the desk's dispatch.
+            if self.fallback_sites:
+                super().coordinate(v, t_ms, self.fallback_sites)
             return
-        if step % m.every_steps:
-            return
+        t0 = time.perf_counter()
         self.fallback_sites = set()
         asks = []
-        for site in sorted(self.by_site):
-            free = free_runners(v, self.by_site[site])[: m.max_runners]
+        rows: dict[str, list[list[Any]]] = {}
+        for site in sorted(all_sites):
+            own: dict[str, str] = {}
+            board = self.coordinator_view(v, site, own)
+            free = self.idle_runners(board, site)[: m.max_runners]
             if not free:
                 continue
             load = max(v.e.agents[r.aid].capacity for r, _ in free)
@@ -69,39 +79,29 @@ class LLMJobDispatcher(Dispatcher):
                 continue
             if n_pairs == 1:
                 ((rid, opts),) = options.items()
-                self._assign(v, rid, ids[next(iter(opts))])
+                rows.setdefault(site, []).append(self._row(rid, ids[next(iter(opts))]))
                 m.stats.forced += 1
                 continue
             asks.append((site, ids, options, m.request(v, site, ids, options, self.prio)))
         m.stats.overhead_s += time.perf_counter() - t0
-        if asks:
-            for site, ids, _options, pairs in m.ask(v, step, asks):
-                t1 = time.perf_counter()
-                if pairs is None:
-                    self.fallback_sites.add(site)
-                    continue
-                for rid, jid in pairs:
-                    self._assign(v, rid, ids[jid])
-                m.stats.overhead_s += time.perf_counter() - t1
+        for site, ids, _options, pairs in m.ask(v, step, asks) if asks else ():
+            if pairs is None:
+                self.fallback_sites.add(site)
+                continue
+            rows.setdefault(site, []).extend(self._row(rid, ids[jid]) for rid, jid in pairs)
+        if self.fallback_sites:
+            super().coordinate(v, t_ms, self.fallback_sites)
+        for site, rs in sorted(rows.items()):
+            self.send_orders(coordinator_id(site), "ASSIGN", rs, t_ms)
 
-    def _assign(self, v: StepView, runner_id: str, job: Job) -> None:
-        v.set_plan(runner_id, job.plan())
+    def _row(self, runner_id: str, job: Job) -> list[Any]:
         self.assignments += 1
-
-    def stat_calls(self, v: StepView) -> dict[str, Plan]:
-        if not self.fallback_sites:
-            return {}  # STAT jobs are in the model's job list, first
-        calls = self.team.stat_calls(v)
-        site_of = {r.aid: s for s, rs in self.by_site.items() for r in rs}
-        return {aid: p for aid, p in calls.items() if site_of.get(aid) in self.fallback_sites}
-
-    def trip(self, runner: Any, v: StepView, a: Any, z: str) -> Plan | None:
-        if runner.site in self.fallback_sites:
-            return runner.default_trip(v, a, z)
-        return v.mem.plans.get(runner.aid)
+        return order_row(runner_id, job.plan(), job.rank == 0)
 
     def telemetry(self) -> dict[str, Any]:
-        return {"assignments": self.assignments}
+        out = super().telemetry()
+        out["assignments"] = self.assignments
+        return out
 
 
 class LLMDispatcher(TeamMethod):
@@ -116,8 +116,10 @@ class LLMDispatcher(TeamMethod):
     of a round go out together. Replies are validated (an invalid one assigns nobody
     that round); budgets and failed calls fall back to the team's greedy dispatch
     (``llm.*`` metrics, ``llm`` records in the episode log).
-    Agents: every agent of the task's team. Observation: the full engine state
-    (read-only). Actions: engine actions in the contract form. Messages: none.
+    Agents: every agent of the task's team, plus the site desks. Observation: the lab
+    (read-only) and the messages received. Actions: engine actions in the contract
+    form. Messages: ASSIGN (the model's assignments, sent by the site desk), CLAIM,
+    RELEASE, HEARTBEAT, ALERT.
     Params: ``llm`` (a backend spec, default from the catalogue; the runner's ``--llm``
     replaces it), ``every_steps`` (K), ``max_runners``, ``max_jobs``, ``playbook``,
     ``max_calls``, ``max_tokens``.

@@ -1,11 +1,12 @@
 """What an agent of a decentralized method knows: its own plan, its room, nothing central.
 
-A decentralized dispatcher gives every agent, before it decides, the claims of the zone it
+A private dispatcher gives every agent, before it decides, the claims of the zone it
 stands in (agents in one room see what the others there are doing, so two of them never
-take the same tube, start the same device or release the same result in one step) and a
-reservation map of its own: its own trip, plus whatever the method lets it learn (bus
-messages for gossip, nothing for the swarm). No plan, claim or reservation travels
-between zones except through the method's channel.
+take the same tube in one step) and a reservation map of its own: its own trip, plus
+whatever the method lets it learn. No plan, claim or reservation travels between zones
+except through the method's channel. Every built-in method builds on it through
+:class:`~labtrust_gym.baselines.coordination.bus_dispatch.BusDispatcher`, which fills the
+map from the messages that reached the agent.
 """
 
 from __future__ import annotations

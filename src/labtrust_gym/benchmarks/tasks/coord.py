@@ -43,6 +43,9 @@ class CoordScale(BenchmarkTask):
     uses_bus = True
     #: ``params.injection`` / ``run_benchmark(injection=...)`` are accepted.
     supports_injections = True
+    #: The coordination method of the task's own team (the runner uses it when no
+    #: ``coord_method`` is given): the scripted team, dispatching over the bus.
+    default_coord_method = "scripted_team"
 
     def __init__(self, params: dict[str, Any] | None = None, **kwargs: Any) -> None:
         scale = kwargs.pop("scale_config", None)
