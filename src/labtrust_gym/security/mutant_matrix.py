@@ -89,8 +89,15 @@ def _run_pytest(paths: Sequence[str], mutant: str | None) -> tuple[int, str]:
         *paths,
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600, check=False)
-    tail = (proc.stdout.strip().splitlines() or [""])[-1]
-    return proc.returncode, tail
+    lines = proc.stdout.strip().splitlines()
+    # The first failing test names what caught the mutant; else pytest's closing summary.
+    failed = [
+        ln.split(" - ")[0].split(" ", 1)[1] for ln in lines if ln.startswith(("FAILED ", "ERROR "))
+    ]
+    summary = [
+        ln.strip("= ") for ln in lines if (" passed" in ln or " failed" in ln) and " in " in ln
+    ]
+    return proc.returncode, (failed[0] if failed else summary[-1] if summary else "")
 
 
 def _probe_run(probe: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
