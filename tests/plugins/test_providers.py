@@ -215,7 +215,7 @@ def test_default_safety_case_from_real_artifacts(tmp_path: Path) -> None:
     # With results files the run claims are evaluated from their metrics.
     good = tmp_path / "insider.json"
     write_results(run_benchmark("insider_key_misuse", 1, 0), good)
-    claims = ["SC-INV-001", "SC-GOLD-002", "SC-GOLD-003", "SC-RUN-001", "SC-RUN-002"]
+    claims = ["SC-RUN-001", "SC-RUN-002"]
     case = run_safety_case(results=[good], claim_ids=claims)
     status = {c["claim_id"]: c["status"] for c in case["claims"]}
     assert status["SC-RUN-001"] == status["SC-RUN-002"] == "supported"
@@ -227,7 +227,7 @@ def test_default_safety_case_from_real_artifacts(tmp_path: Path) -> None:
     run1 = next(c for c in case["claims"] if c["claim_id"] == "SC-RUN-001")
     assert run1["status"] == "not_supported"
     assert [f["passed"] for f in run1["evidence"][0]["files"]] == [True, False]
-    assert case["summary"] == {"supported": 4, "not_supported": 1, "not_evaluated": 0}
+    assert case["summary"] == {"supported": 1, "not_supported": 1, "not_evaluated": 0}
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a labtrust.results.v0.1"):
         run_safety_case(results=[tmp_path / "junk.json"])

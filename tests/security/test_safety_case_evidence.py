@@ -151,7 +151,7 @@ def test_markdown_is_a_claim_argument_evidence_tree(tmp_path: Path) -> None:
         [
             "safety-case",
             "--claim",
-            "SC-GOLD-001",
+            "SC-INV-001",
             "--claim",
             "SC-RUN-002",
             "--results",
@@ -164,8 +164,8 @@ def test_markdown_is_a_claim_argument_evidence_tree(tmp_path: Path) -> None:
     )
     assert rc == 0
     md = md_path.read_text()
-    assert "## SC-GOLD-001: supported" in md and "**Claim.**" in md and "**Argument.**" in md
-    assert "- `golden_scenarios` holds: " in md
+    assert "## SC-INV-001: supported" in md and "**Claim.**" in md and "**Argument.**" in md
+    assert "- `invariant_handlers` holds: 11/11 invariants resolve" in md
     # Links are relative to the Markdown file's directory.
     assert "[r.json](../runs/r.json)" in md
     case = json.loads(out.read_text())

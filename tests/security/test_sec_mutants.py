@@ -165,13 +165,20 @@ def test_kill_matrix_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(mutant_matrix, "_case_claim_ids", lambda: ["SC-GOLD-003"])
     f = tmp_path / "test_probe_rbac.py"
     f.write_text(_PROBE_TEST)
-    matrix = mutant_matrix.kill_matrix(["skip_sod", "skip_rbac"], pytest_paths=[str(f)])
-    sod, rbac = matrix["mutants"]
-    assert sod["security_suite"] == {"status": "killed", "by": ["SEC-TOKEN-009"]}
-    assert sod["safety_case"]["status"] == "killed" and sod["safety_case"]["by"] == ["SC-GOLD-003"]
-    assert sod["pytest"]["status"] == "survived"
-    assert rbac["pytest"]["status"] == "killed"
-    assert rbac["security_suite"]["by"] == ["SEC-RBAC-001"]
+    matrix = mutant_matrix.kill_matrix(["skip_rbac"], pytest_paths=[str(f)])
+    (rbac,) = matrix["mutants"]
+    assert rbac["security_suite"] == {"status": "killed", "by": ["SEC-RBAC-001"]}
+    assert rbac["safety_case"]["status"] == "killed" and rbac["safety_case"]["by"] == [
+        "SC-GOLD-003"
+    ]
+    assert (
+        "golden_reason_code_coverage: never observed: RBAC_ACTION_DENIED"
+        in rbac["safety_case"]["findings"]["SC-GOLD-003"]
+    )
+    assert (rbac["pytest"]["status"], rbac["pytest"]["returncode"]) == ("killed", 1)
+    assert rbac["pytest"]["detail"].endswith(
+        "test_probe_rbac.py::test_reception_cannot_start_the_centrifuge"
+    )
     assert rbac["probe"]["episode_logs_differ"] is True
     if matrix["columns"]["verify_bundle"]:
         assert rbac["verify_bundle"]["status"] == "killed"
@@ -179,7 +186,10 @@ def test_kill_matrix_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert rbac["verify_bundle"]["status"] == "not computed"
     assert mutant_matrix.matrix_passed(matrix) is True
     md = mutant_matrix.render_matrix_markdown(matrix)
-    assert "| `skip_sod` | skips separation of duties | survived | killed (SEC-TOKEN-009) |" in md
+    assert (
+        "test_probe_rbac.py::test_reception_cannot_start_the_centrifuge) | "
+        "killed (SEC-RBAC-001) | killed (SC-GOLD-003) |"
+    ) in md and md.startswith("| mutant | what it breaks | pytest |")
 
 
 def test_mutants_command_updates_the_doc(
