@@ -62,17 +62,21 @@ def test_check_evaluation() -> None:
     assert evaluate_check({"metric": "flag", "op": "eq", "value": 1}, m)["passed"] is False
 
 
+EPISODE_ATTACKS = [
+    "SEC-DISRUPT-001",
+    "SEC-KEY-MISUSE-001",
+    "SEC-ID-SPOOF-001",
+    "SEC-MSG-POISON-001",
+    "SEC-COLLUSION-001",
+]
+
+
 def test_default_security_suite_runs_the_attacks_and_reports_real_metrics() -> None:
-    rep = run_security_suite()
+    # The attack episodes of the catalogue (the whole catalogue: tests/security).
+    rep = run_security_suite(attack_ids=EPISODE_ATTACKS)
     assert rep["provider_id"] == "default" and rep["passed"] is True
     by_id = {a["attack_id"]: a for a in rep["attacks"]}
-    assert set(by_id) == {
-        "SEC-DISRUPT-001",
-        "SEC-KEY-MISUSE-001",
-        "SEC-ID-SPOOF-001",
-        "SEC-MSG-POISON-001",
-        "SEC-COLLUSION-001",
-    }
+    assert set(by_id) == set(EPISODE_ATTACKS)
     assert [
         by_id[i]["injection"]
         for i in ("SEC-ID-SPOOF-001", "SEC-MSG-POISON-001", "SEC-COLLUSION-001")
@@ -99,14 +103,22 @@ def test_a_failing_attack_fails_the_suite(
             {
                 "version": "0.1",
                 "suite_id": "strict",
+                "categories": {"DOOR": {"title": "doors"}},
+                "controls": {"KILL-SWITCH": {"title": "kill switch"}},
                 "attacks": [
                     {
                         "attack_id": "SEC-DOOR-001",
-                        "task": "adversarial_disruption",
-                        "checks": [
-                            {"metric": "attacks_accepted", "op": "eq", "value": 0},
-                            {"metric": "no_such_metric", "op": "eq", "value": 0},
-                        ],
+                        "title": "propping is an attack too",
+                        "category": "DOOR",
+                        "control": "KILL-SWITCH",
+                        "scenario": {
+                            "kind": "episode",
+                            "task": "adversarial_disruption",
+                            "checks": [
+                                {"metric": "attacks_accepted", "op": "eq", "value": 0},
+                                {"metric": "no_such_metric", "op": "eq", "value": 0},
+                            ],
+                        },
                     }
                 ],
             }
@@ -146,11 +158,19 @@ def test_security_suite_cli_subset_and_bad_suite(
     bad = {
         "version": "0.1",
         "suite_id": "b",
+        "categories": {"X": {"title": "x"}},
+        "controls": {"C": {"title": "c"}},
         "attacks": [
             {
                 "attack_id": "X-1",
-                "task": "no_task",
-                "checks": [{"metric": "a", "op": "eq", "value": 0}],
+                "title": "x",
+                "category": "X",
+                "control": "C",
+                "scenario": {
+                    "kind": "episode",
+                    "task": "no_task",
+                    "checks": [{"metric": "a", "op": "eq", "value": 0}],
+                },
             }
         ],
     }
@@ -163,21 +183,23 @@ def test_security_suite_cli_subset_and_bad_suite(
     )
     p.write_text(yaml.safe_dump(bad))
     prov = get_security_suite_provider("default")
-    with pytest.raises(ConfigError, match="attack X-1: unknown task 'no_task'"):
+    msg = r"\(X-1\).scenario.task: unknown task 'no_task'"
+    with pytest.raises(PolicyValidationError, match=msg):
         prov.load_suite(pdir)
-    bad["attacks"][0]["checks"][0]["op"] = "approximately"
+    bad["attacks"][0]["scenario"]["checks"][0]["op"] = "approximately"
     p.write_text(yaml.safe_dump(bad))
-    with pytest.raises(PolicyValidationError, match=r"attacks\[0\]\.checks\[0\]\.op"):
+    with pytest.raises(PolicyValidationError, match=r"scenario\.checks\[0\]\.op"):
         prov.load_suite(pdir)
 
 
 def test_default_safety_case_from_real_artifacts(tmp_path: Path) -> None:
-    case = run_safety_case()
+    claims = ["SC-INV-001", "SC-GOLD-002", "SC-GOLD-003", "SC-RUN-001", "SC-RUN-002"]
+    case = run_safety_case(claim_ids=claims)
     status = {c["claim_id"]: c["status"] for c in case["claims"]}
     assert status == {
         "SC-INV-001": "supported",
-        "SC-GOLD-001": "supported",
         "SC-GOLD-002": "supported",
+        "SC-GOLD-003": "supported",
         "SC-RUN-001": "not_evaluated",
         "SC-RUN-002": "not_evaluated",
     }
@@ -186,25 +208,26 @@ def test_default_safety_case_from_real_artifacts(tmp_path: Path) -> None:
     assert ev["SC-INV-001"]["handlers"]["INV-SPEC-001"].startswith(
         "state.specimen_single_location (labtrust_gym (built-in))"
     )
-    assert "INV-SPEC-001" in ev["SC-GOLD-001"]["waived"]
-    assert ev["SC-GOLD-001"]["covered"]["INV-CRIT-001"]  # golden scenario ids
-    assert ev["SC-GOLD-002"]["codes"] == 24 and ev["SC-GOLD-002"]["missing"] == []
+    assert "INV-SPEC-001" in ev["SC-GOLD-002"]["waived"]
+    assert ev["SC-GOLD-002"]["covered"]["INV-CRIT-001"]  # golden scenario ids
+    assert ev["SC-GOLD-003"]["codes"] == 24 and ev["SC-GOLD-003"]["missing"] == []
 
     # With results files the run claims are evaluated from their metrics.
     good = tmp_path / "insider.json"
     write_results(run_benchmark("insider_key_misuse", 1, 0), good)
-    case = run_safety_case(results=[good])
+    claims = ["SC-RUN-001", "SC-RUN-002"]
+    case = run_safety_case(results=[good], claim_ids=claims)
     status = {c["claim_id"]: c["status"] for c in case["claims"]}
     assert status["SC-RUN-001"] == status["SC-RUN-002"] == "supported"
     doc = json.loads(good.read_text())
     doc["episodes"][0]["metrics"]["critical_violations"] = 2
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
-    case = run_safety_case(results=[good, bad])
+    case = run_safety_case(results=[good, bad], claim_ids=claims)
     run1 = next(c for c in case["claims"] if c["claim_id"] == "SC-RUN-001")
     assert run1["status"] == "not_supported"
     assert [f["passed"] for f in run1["evidence"][0]["files"]] == [True, False]
-    assert case["summary"] == {"supported": 4, "not_supported": 1, "not_evaluated": 0}
+    assert case["summary"] == {"supported": 1, "not_supported": 1, "not_evaluated": 0}
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a labtrust.results.v0.1"):
         run_safety_case(results=[tmp_path / "junk.json"])
@@ -225,11 +248,13 @@ def test_safety_case_finds_missing_coverage(
                     {
                         "claim_id": "C-1",
                         "statement": "all invariants, no waiver",
+                        "argument": "every invariant must be observed",
                         "evidence": [{"type": "golden_invariant_coverage"}],
                     },
                     {
                         "claim_id": "C-2",
                         "statement": "bus refusals in golden",
+                        "argument": "the bus codes are engine refusals too",
                         "evidence": [
                             {"type": "golden_reason_code_coverage", "families": ["BUS", "NOPE"]}
                         ],
@@ -237,6 +262,7 @@ def test_safety_case_finds_missing_coverage(
                     {
                         "claim_id": "C-3",
                         "statement": "a waiver for a covered invariant",
+                        "argument": "a waiver must be needed",
                         "evidence": [
                             {
                                 "type": "golden_invariant_coverage",

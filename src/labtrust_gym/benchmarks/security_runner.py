@@ -4,21 +4,22 @@ A security suite provider has two methods:
 
 * ``load_suite(policy_root, partner_id) -> dict``: the suite document;
 * ``run_suite(policy_root, repo_root, **options) -> list[dict]``: run it, one result per
-  attack ``{attack_id, passed, checks: [...], ...}``.
+  attack ``{attack_id, passed, ...}``.
 
 Register one with :func:`register_security_suite_provider` (or the entry-point group
 ``labtrust_gym.security_suite_providers``); :func:`run_security_suite` runs the provider
 of the active lab profile (``security_suite_provider_id``), else ``default``.
 
-The ``default`` provider reads ``security/security_suite.v0.1.yaml`` (schema
-``security_suite.v0.1``; a lab profile's ``security_suite_path`` replaces it; a partner
-overlay ``partners/<id>/security/security_suite.v0.1.yaml`` is merged over it) and runs
-every attack as real benchmark episodes: the insider tasks (``adversarial_disruption``,
-``insider_key_misuse``) and ``coord_risk`` with the identity-spoofing, message-poisoning
-and collusion injections. An attack passes when each of its checks holds for a metric of
-every episode (:func:`evaluate_check`). Replacing the provider can weaken the evidence
-(a custom provider may run other attacks or relax checks): the report names the provider
-and the suite file so the change is visible.
+The ``default`` provider runs the attack catalogue ``security/security_suite.v0.1.yaml``
+(schema ``security_suite.v0.1``; a lab profile's ``security_suite_path`` replaces it; a
+partner overlay ``partners/<id>/security/security_suite.v0.1.yaml`` is merged over it):
+scripted event sequences against a fresh engine, envelopes against the signed bus,
+benchmark episodes of the insider tasks and coordination injections judged by
+:func:`evaluate_check`, and callables that other packages provide. Its implementation
+lives in :mod:`labtrust_gym.security` (imported when the provider is used, so this
+registry stays importable from the benchmark layer). Replacing the provider can weaken
+the evidence (a custom provider may run other attacks or relax checks): the report names
+the provider and the suite file so the change is visible.
 """
 
 from __future__ import annotations
@@ -78,53 +79,22 @@ def evaluate_check(check: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict
 
 
 class DefaultSecuritySuiteProvider:
-    """The default provider (see the module docstring)."""
+    """The default provider: the attack catalogue of :mod:`labtrust_gym.security` (see
+    the module docstring). Subclass it to narrow or extend the suite."""
 
     provider_id = "default"
 
     def suite_path(self, policy_root: Path | str | None = None) -> Path:
-        from labtrust_gym.config import policy_path
-        from labtrust_gym.profiles import profile_path_override
+        from labtrust_gym.security.catalogue import catalogue_path
 
-        return profile_path_override("security_suite_path") or policy_path(
-            policy_root, *SECURITY_SUITE_FILE.split("/")
-        )
+        return catalogue_path(policy_root)
 
     def load_suite(
         self, policy_root: Path | str | None = None, partner_id: str | None = None
     ) -> dict[str, Any]:
-        from labtrust_gym.artifacts import resolve_artifact
-        from labtrust_gym.benchmarks.tasks import list_tasks
-        from labtrust_gym.config import get_policy_dir
-        from labtrust_gym.policy.loader import load_yaml, merge_overlay
-        from labtrust_gym.policy.validate import raise_for_problems, validate_document
+        from labtrust_gym.security.catalogue import load_catalogue
 
-        path = self.suite_path(policy_root)
-        doc = load_yaml(path)
-        source = str(path)
-        if partner_id:
-            pdir = resolve_artifact("partners", partner_id, policy_root)
-            assert pdir is not None
-            over = pdir / SECURITY_SUITE_FILE
-            if over.is_file():
-                doc = merge_overlay(doc, load_yaml(over))
-                source += f" + {over}"
-        raise_for_problems(
-            validate_document(get_policy_dir(policy_root), SECURITY_SUITE_FILE, doc, source)
-        )
-        tasks = set(list_tasks())
-        ids: set[str] = set()
-        for a in doc["attacks"]:
-            if a["attack_id"] in ids:
-                raise ConfigError(f"{source}: attack {a['attack_id']} is listed twice")
-            ids.add(a["attack_id"])
-            if a["task"] not in tasks:
-                raise ConfigError(
-                    f"{source}: attack {a['attack_id']}: unknown task {a['task']!r}; "
-                    f"known: {', '.join(sorted(tasks))}"
-                )
-        doc["source"] = source
-        return doc
+        return load_catalogue(policy_root, partner_id, path=self.suite_path(policy_root))
 
     def run_suite(
         self,
@@ -133,66 +103,23 @@ class DefaultSecuritySuiteProvider:
         *,
         partner_id: str | None = None,
         attack_ids: Sequence[str] | None = None,
+        categories: Sequence[str] | None = None,
         seed: int | None = None,
         suite: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Run the suite's attacks (all, or ``attack_ids``); one result per attack."""
-        from labtrust_gym.benchmarks.runner import run_benchmark
-        from labtrust_gym.benchmarks.tasks import get_task
-        from labtrust_gym.policy.loader import load_policy
+        """Run the suite's attacks (all, or those ``attack_ids`` / ``categories``); one
+        result per attack (:func:`labtrust_gym.security.suite.run_attack`)."""
+        from labtrust_gym.security.suite import run_catalogue
 
         suite = suite if suite is not None else self.load_suite(policy_root, partner_id)
-        attacks = list(suite["attacks"])
-        if attack_ids:
-            known = {a["attack_id"] for a in attacks}
-            unknown = [a for a in attack_ids if a not in known]
-            if unknown:
-                raise ConfigError(
-                    f"unknown attack id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-                )
-            attacks = [a for a in attacks if a["attack_id"] in set(attack_ids)]
-        defaults = suite.get("defaults") or {}
-        policy = load_policy(policy_root, partner_id=partner_id)
-        out = []
-        for a in attacks:
-            kw: dict[str, Any] = {"policy": policy, "params": a.get("params")}
-            if a.get("scale"):
-                kw["scale_config"] = a["scale"]
-            task = get_task(a["task"])(**kw)
-            episodes = int(a.get("episodes", defaults.get("episodes", 1)))
-            s = int(seed if seed is not None else a.get("seed", defaults.get("seed", 0)))
-            res = run_benchmark(task, episodes, s, injection=a.get("injection"))
-            checks = []
-            for c in a["checks"]:
-                per_ep = [evaluate_check(c, ep["metrics"]) for ep in res["episodes"]]
-                checks.append(
-                    {
-                        "metric": c["metric"],
-                        "op": c["op"],
-                        "value": c["value"],
-                        "observed": [r["observed"] for r in per_ep],
-                        "passed": all(r["passed"] for r in per_ep),
-                        "problems": sorted({r["problem"] for r in per_ep if "problem" in r}),
-                    }
-                )
-            out.append(
-                {
-                    "attack_id": a["attack_id"],
-                    "title": a.get("title", ""),
-                    "task": a["task"],
-                    "scale": a.get("scale"),
-                    "injection": a.get("injection"),
-                    "episodes": episodes,
-                    "seed": s,
-                    "passed": all(c["passed"] for c in checks),
-                    "checks": checks,
-                    "policy_fingerprint": res["policy_fingerprint"],
-                    "episode_log_sha256": [
-                        ep["metrics"]["episode_log_sha256"] for ep in res["episodes"]
-                    ],
-                }
-            )
-        return out
+        return run_catalogue(
+            suite,
+            policy_root=policy_root,
+            partner_id=partner_id,
+            attack_ids=attack_ids,
+            categories=categories,
+            seed=seed,
+        )
 
 
 # ------------------------------------------------------------------------ registry ---
@@ -242,7 +169,8 @@ def run_security_suite(
     partner_id: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Run a provider's suite; returns ``{provider_id, suite_id, source, passed, attacks}``.
+    """Run a provider's suite; returns ``{provider_id, suite_id, source, passed, summary,
+    categories, controls, attacks, ...}`` (``passed``: every attack passed, and there was one).
 
     ``provider_id`` defaults to the active lab profile's ``security_suite_provider_id``
     (else ``default``); ``partner_id`` to the profile's partner.
@@ -270,12 +198,23 @@ def run_security_suite(
     attacks = provider.run_suite(policy_root, get_repo_root(), **kw)
     from labtrust_gym.plugins import loaded_plugins, plugin_overrides
 
+    outcomes: dict[str, int] = {}
+    for a in attacks:
+        o = str(a.get("outcome", "blocked" if a.get("passed") else "succeeded"))
+        outcomes[o] = outcomes.get(o, 0) + 1
     return {
         "provider_id": pid,
         "suite_id": suite.get("suite_id"),
         "source": suite.get("source"),
         "partner_id": partner_id,
         "passed": bool(attacks) and all(a["passed"] for a in attacks),
+        "summary": {
+            "attacks": len(attacks),
+            "passed": sum(1 for a in attacks if a["passed"]),
+            "outcomes": dict(sorted(outcomes.items())),
+        },
+        "categories": suite.get("categories") or {},
+        "controls": suite.get("controls") or {},
         "attacks": attacks,
         "plugins": loaded_plugins(),
         "plugin_overrides": plugin_overrides(),

@@ -11,16 +11,19 @@ Register one with :func:`register_safety_case_provider` (or the entry-point grou
 profile's ``safety_case_provider_id``, else ``default``.
 
 The ``default`` provider reads ``safety_case/safety_claims.v0.1.yaml`` (a lab profile's
-``safety_claims_path`` replaces it) and checks each piece of evidence against real
-artifacts: the invariant registry and the registered handlers, the golden scenario files
-(which invariants and reason codes they exercise), and benchmark results files given as
-``results``. A claim is ``supported`` when all its evidence holds, ``not_supported`` when
-some evidence fails, and ``not_evaluated`` when some evidence had nothing to look at (no
-results files) and none failed.
+``safety_claims_path`` replaces it): each claim has a statement, the argument why its
+evidence supports it, and evidence items that are evaluated by running things now (the
+golden scenarios executed, the security suite run, results files and their episode logs
+replayed, evidence bundles verified; see :mod:`labtrust_gym.security.safety_evidence`).
+A claim is ``supported`` when all its evidence holds, ``not_supported`` when some evidence
+fails, and ``not_evaluated`` when some evidence could not be evaluated (no results files,
+no bundle, a missing component) and none failed. :func:`case_passed` says whether a case
+passes (``require_all``: "not evaluated" fails too).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,16 +35,19 @@ from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
 __all__ = [
     "SAFETY_CLAIMS_FILE",
     "SAFETY_CASE_PROVIDERS",
+    "CLAIM_STATUSES",
     "DefaultSafetyCaseProvider",
     "register_safety_case_provider",
     "get_safety_case_provider",
     "list_safety_case_providers",
     "run_safety_case",
+    "case_passed",
     "load_results_files",
 ]
 
 #: The default claims, relative to the policy directory.
 SAFETY_CLAIMS_FILE = "safety_case/safety_claims.v0.1.yaml"
+CLAIM_STATUSES = ("supported", "not_supported", "not_evaluated")
 
 
 def load_results_files(results: Sequence[Path | str | Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -70,18 +76,18 @@ def load_results_files(results: Sequence[Path | str | Mapping[str, Any]]) -> lis
     return out
 
 
-def _golden_steps(policy_root: Path | str | None) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(file, scenario id, expect)`` of every golden step."""
-    from labtrust_gym.policy.loader import load_yaml
-    from labtrust_gym.testing.golden import golden_files
+def _status(oks: Sequence[bool | None]) -> str:
+    if any(o is False for o in oks):
+        return "not_supported"
+    if any(o is None for o in oks):
+        return "not_evaluated"
+    return "supported"
 
-    out = []
-    for path in golden_files(policy_root):
-        doc = load_yaml(path)
-        for sc in (doc or {}).get("scenarios") or []:
-            for st in sc.get("steps") or []:
-                out.append((str(path), str(sc.get("id")), dict(st.get("expect") or {})))
-    return out
+
+def case_passed(case: Mapping[str, Any], require_all: bool = False) -> bool:
+    """No claim is not supported (and, with ``require_all``, none is not evaluated)."""
+    s = case.get("summary") or {}
+    return not s.get("not_supported") and not (require_all and s.get("not_evaluated"))
 
 
 class DefaultSafetyCaseProvider:
@@ -114,173 +120,61 @@ class DefaultSafetyCaseProvider:
         doc["source"] = str(path)
         return dict(doc)
 
-    # ------------------------------------------------------------------ evidence -----
-    def _invariant_handlers(self, policy: Any, ev: Mapping[str, Any]) -> dict[str, Any]:
-        from labtrust_gym.engine.invariants_runtime import HANDLERS
-
-        handlers = {}
-        missing = []
-        for inv in policy["invariant_registry"]["invariants"]:
-            lt = inv["logic_template"]
-            key = f"{lt['type']}.{lt['parameters']['check']}"
-            if key in HANDLERS:
-                handlers[inv["invariant_id"]] = f"{key} ({HANDLERS.origins[key]})"
-            else:
-                missing.append(f"{inv['invariant_id']} -> {key}")
-        return {
-            "ok": not missing,
-            "refs": [policy.sources["invariant_registry"]],
-            "invariants": len(handlers) + len(missing),
-            "handlers": handlers,
-            "missing": missing,
-        }
-
-    def _golden_invariants(
-        self, policy: Any, ev: Mapping[str, Any], steps: list[tuple[str, str, dict[str, Any]]]
-    ) -> dict[str, Any]:
-        sev = set(ev.get("severities") or ())
-        invs = {
-            i["invariant_id"]: i["severity"]
-            for i in policy["invariant_registry"]["invariants"]
-            if not sev or i["severity"] in sev
-        }
-        all_ids = {i["invariant_id"] for i in policy["invariant_registry"]["invariants"]}
-        covered: dict[str, list[str]] = {}
-        for _, sid, exp in steps:
-            for v in exp.get("violations") or ():
-                if v in invs and sid not in covered.setdefault(v, []):
-                    covered[v].append(sid)
-        waivers = dict(ev.get("waivers") or {})
-        problems = [
-            f"waiver for unknown invariant {w}" for w in sorted(waivers) if w not in all_ids
-        ]
-        problems += [
-            f"waiver for {w}, which a golden scenario does exercise"
-            for w in sorted(waivers)
-            if w in covered
-        ]
-        missing = sorted(i for i in invs if i not in covered and i not in waivers)
-        return {
-            "ok": not missing and not problems,
-            "refs": sorted({f for f, _, _ in steps}),
-            "covered": {k: covered[k] for k in sorted(covered)},
-            "waived": {k: waivers[k] for k in sorted(waivers) if k in invs},
-            "missing": missing,
-            "problems": problems,
-        }
-
-    def _golden_codes(
-        self, policy: Any, ev: Mapping[str, Any], steps: list[tuple[str, str, dict[str, Any]]]
-    ) -> dict[str, Any]:
-        fams = list(ev["families"])
-        reg = policy["reason_code_registry"]["reason_codes"]
-        known_fams = {c["family"] for c in reg}
-        problems = [f"unknown reason code family {f}" for f in fams if f not in known_fams]
-        codes = sorted(c["code"] for c in reg if c["family"] in fams)
-        covered: dict[str, list[str]] = {}
-        for _, sid, exp in steps:
-            code = str(exp.get("blocked_reason_code"))
-            if code in codes and sid not in covered.setdefault(code, []):
-                covered[code].append(sid)
-        missing = [c for c in codes if c not in covered]
-        return {
-            "ok": not missing and not problems,
-            "refs": [policy.sources["reason_code_registry"], *sorted({f for f, _, _ in steps})],
-            "codes": len(codes),
-            "covered": {k: covered[k] for k in sorted(covered)},
-            "missing": missing,
-            "problems": problems,
-        }
-
-    def _results_metric(
-        self, ev: Mapping[str, Any], results: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        from labtrust_gym.benchmarks.security_runner import evaluate_check
-
-        tasks = set(ev.get("tasks") or ())
-        used = [r for r in results if not tasks or r.get("task") in tasks]
-        if not used:
-            return {
-                "ok": None,
-                "refs": [],
-                "note": "no results files"
-                + (f" of task(s) {', '.join(sorted(tasks))}" if tasks else "")
-                + " were given",
-            }
-        per_file = []
-        for r in used:
-            checks = [evaluate_check(ev["check"], ep["metrics"]) for ep in r["episodes"]]
-            per_file.append(
-                {
-                    "results": r["_source"],
-                    "task": r.get("task"),
-                    "episodes": len(checks),
-                    "observed": [c["observed"] for c in checks],
-                    "passed": all(c["passed"] for c in checks),
-                }
-            )
-        return {
-            "ok": all(p["passed"] for p in per_file),
-            "refs": [p["results"] for p in per_file],
-            "check": dict(ev["check"]),
-            "files": per_file,
-        }
-
     def build_safety_case(
         self,
         policy_root: Path | str | None = None,
         *,
         results: Sequence[Path | str | Mapping[str, Any]] = (),
+        bundles: Sequence[Path | str] = (),
+        trusted_key: str | None = None,
+        bundle_replay: bool = False,
+        claim_ids: Sequence[str] | None = None,
         claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from labtrust_gym.policy.loader import load_policy
+        """Evaluate every claim (or those ``claim_ids``) from fresh evidence."""
+        from labtrust_gym.security.safety_evidence import EvidenceContext, evaluate_evidence
 
         doc = claims if claims is not None else self.load_claims(policy_root)
-        policy = load_policy(policy_root)
+        selected = list(doc["claims"])
+        if claim_ids:
+            known = {c["claim_id"] for c in selected}
+            unknown = [c for c in claim_ids if c not in known]
+            if unknown:
+                raise ConfigError(
+                    f"unknown claim id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                )
+            selected = [c for c in selected if c["claim_id"] in set(claim_ids)]
         res_docs = load_results_files(results)
-        steps = _golden_steps(policy_root)
+        missing = [str(b) for b in bundles if not Path(b).is_dir()]
+        if missing:
+            raise ConfigError(f"evidence bundle(s) not found (not a directory): {missing}")
+        ctx = EvidenceContext(
+            policy_root,
+            results=res_docs,
+            bundles=bundles,
+            trusted_key=trusted_key,
+            bundle_replay=bundle_replay,
+        )
         out_claims = []
-        for c in doc["claims"]:
-            evidence = []
-            for ev in c["evidence"]:
-                kind = ev["type"]
-                if kind == "invariant_handlers":
-                    got = self._invariant_handlers(policy, ev)
-                elif kind == "golden_invariant_coverage":
-                    got = self._golden_invariants(policy, ev, steps)
-                elif kind == "golden_reason_code_coverage":
-                    got = self._golden_codes(policy, ev, steps)
-                elif kind == "results_metric":
-                    got = self._results_metric(ev, res_docs)
-                else:
-                    raise ConfigError(f"{doc.get('source')}: unknown evidence type {kind!r}")
-                evidence.append({"type": kind, **got})
-            oks = [e["ok"] for e in evidence]
-            status = (
-                "not_supported"
-                if any(o is False for o in oks)
-                else "not_evaluated"
-                if any(o is None for o in oks)
-                else "supported"
-            )
+        for c in selected:
+            evidence = [evaluate_evidence(ctx, ev) for ev in c["evidence"]]
             out_claims.append(
                 {
                     "claim_id": c["claim_id"],
                     "statement": c["statement"],
-                    "status": status,
+                    "argument": c.get("argument", ""),
+                    "status": _status([e["ok"] for e in evidence]),
                     "evidence": evidence,
                 }
             )
-        summary = {
-            s: sum(1 for c in out_claims if c["status"] == s)
-            for s in ("supported", "not_supported", "not_evaluated")
-        }
+        summary = {s: sum(1 for c in out_claims if c["status"] == s) for s in CLAIM_STATUSES}
         return {
             "case_id": doc.get("case_id"),
             "source": doc.get("source"),
-            "policy_fingerprint": policy.fingerprint,
-            "partner_id": policy.partner_id,
+            "policy_fingerprint": ctx.policy.fingerprint,
+            "partner_id": ctx.policy.partner_id,
             "results": [r["_source"] for r in res_docs],
+            "bundles": [str(b) for b in bundles],
             "claims": out_claims,
             "summary": summary,
         }
@@ -321,27 +215,43 @@ def list_safety_case_providers() -> list[str]:
     return SAFETY_CASE_PROVIDERS.ids()
 
 
+_OPTION_NAMES = {
+    "results": "results files",
+    "bundles": "evidence bundles",
+    "trusted_key": "a trusted key",
+    "bundle_replay": "bundle replay",
+    "claim_ids": "a claim selection",
+}
+
+
 def run_safety_case(
     provider_id: str | None = None,
     *,
     policy_root: Path | str | None = None,
     results: Sequence[Path | str | Mapping[str, Any]] = (),
+    **options: Any,
 ) -> dict[str, Any]:
     """Build the safety case of a provider (default: the active lab profile's
-    ``safety_case_provider_id``, else ``default``); ``results`` are passed to providers
-    that accept them."""
-    import inspect
-
+    ``safety_case_provider_id``, else ``default``). ``results`` and the other options
+    (``bundles``, ``trusted_key``, ``bundle_replay``, ``claim_ids``) are passed to
+    providers that accept them; giving one to a provider that does not is a ConfigError."""
     from labtrust_gym.profiles import profile_provider_id
 
     pid = provider_id or profile_provider_id("safety_case_provider_id")
     provider = get_safety_case_provider(pid)
     build = provider.build_safety_case
     params = inspect.signature(build).parameters
-    takes = "results" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    if results and not takes:
-        raise ConfigError(f"safety case provider {pid!r} does not take results files")
-    case = build(policy_root, results=results) if takes else build(policy_root)
+    any_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    given = {"results": results, **options}
+    kw = {}
+    for name, value in given.items():
+        if not value:
+            continue
+        if not any_kw and name not in params:
+            what = _OPTION_NAMES.get(name, name)
+            raise ConfigError(f"safety case provider {pid!r} does not take {what}")
+        kw[name] = value
+    case = build(policy_root, **kw)
     from labtrust_gym.plugins import loaded_plugins, plugin_overrides
 
     return {
