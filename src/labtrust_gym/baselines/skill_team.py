@@ -108,7 +108,7 @@ class TeamSkill:
     practices: frozenset[str] = frozenset()
 
 
-def find_team_block(text: str) -> tuple[int, int] | None:
+def find_team_block(text: str, source: str = "skill document") -> tuple[int, int] | None:
     """``(start, end)`` character offsets of the block's YAML body (between its fences),
     None if the document has none. More than one block is an error."""
     found: list[tuple[int, int]] = []
@@ -124,9 +124,7 @@ def find_team_block(text: str) -> tuple[int, int] | None:
             found.append((m.end() + 1, close.start()))
         pos = close.end()
     if len(found) > 1:
-        raise ConfigError(
-            f"skill document has {len(found)} ```{BLOCK_INFO} blocks; keep exactly one"
-        )
+        raise ConfigError(f"{source}: {len(found)} ```{BLOCK_INFO} blocks; keep exactly one")
     return found[0] if found else None
 
 
@@ -155,7 +153,7 @@ def parse_team_block(text: str, source: str = "skill document") -> TeamSkill:
     Raises :class:`~labtrust_gym.errors.ConfigError` naming ``source`` and the field: no
     block, YAML that does not parse, an unknown key or rule, a value of the wrong type.
     """
-    span = find_team_block(text)
+    span = find_team_block(text, source)
     if span is None:
         raise ConfigError(
             f"{source}: no ```{BLOCK_INFO} block; a team skill document needs one "

@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "labtrust_gym.cli.artifacts_cmd",
     "labtrust_gym.cli.assurance",
     "labtrust_gym.cli.studies",
+    "labtrust_gym.cli.skillopt_cmds",
 )
 
 

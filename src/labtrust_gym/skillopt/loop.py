@@ -133,6 +133,8 @@ def train_step(
     results = adapter.rollout(batch, current, None)
     raw = [*adapter.reflect(results, current, None), *[dict(p) for p in plant]]
     merged = aggregate(raw)
+    # The rejected buffer holds for every source (planted patches included).
+    merged = Patch([e for e in merged.edits if e.key not in adapter.rejected], merged.reasoning)
     chosen = select(merged, budget) if merged.edits else Patch([], merged.reasoning)
     candidate, reports = update(current, chosen, reference=adapter.reference_skill)
     return {

@@ -76,8 +76,6 @@ class TaskType:
 
         cls = get_task(self.task)
         kw: dict[str, Any] = {}
-        if self.scale and not getattr(cls, "accepts_scale", False):
-            raise ConfigError(f"task type {self.name}: task {self.task} takes no scale preset")
         if self.injection:
             if not getattr(cls, "supports_injections", False):
                 raise ConfigError(
@@ -85,9 +83,7 @@ class TaskType:
                 )
             kw["params"] = {"injection": self.injection}
         if self.scale:
-            from labtrust_gym.benchmarks.coordination_scale import load_scale_config_by_id
-
-            kw["scale_config"] = load_scale_config_by_id(None, self.scale)
+            kw["scale_config"] = self.scale  # a task without scale presets says so
         return cls(**kw)
 
 
