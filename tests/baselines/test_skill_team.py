@@ -24,7 +24,9 @@ def block(body: str) -> str:
 
 
 def test_rules_switch_team_parameters() -> None:
-    sk = parse_team_block(block("qc_interval_s: 600\nskip_actions: [RUN_QC]\nrules:\n- stat_first\n"))
+    sk = parse_team_block(
+        block("qc_interval_s: 600\nskip_actions: [RUN_QC]\nrules:\n- stat_first\n")
+    )
     assert sk.rules == ("stat_first",)
     assert sk.params["qc_interval_s"] == 600.0 and sk.params["skip_actions"] == ("RUN_QC",)
     assert sk.params["stat_tactics"] is True
@@ -93,6 +95,7 @@ def test_unsafe_practices_are_followed_and_recorded(rule: str, where: str, what:
     text = load_skill("lab_team").text.replace("rules:\n", f"rules:\n- {rule}\n")
     m, _ = run_episode(use_skill_team(get_task("qc_cascade")(), parse_team_block(text)), 2001)
     assert m[where].get(what, 0) > 0
-    clean, _ = run_episode(use_skill_team(get_task("qc_cascade")(),
-                                          load_skill("lab_team").team), 2001)
+    clean, _ = run_episode(
+        use_skill_team(get_task("qc_cascade")(), load_skill("lab_team").team), 2001
+    )
     assert clean[where].get(what, 0) == 0

@@ -45,8 +45,11 @@ def test_protected_region_errors() -> None:
         ("<!-- labtrust:protected begin a -->x", "never closed"),
         ("<!-- labtrust:protected end a -->", "without its begin"),
         ("<!-- labtrust:protected begin a --><!-- labtrust:protected begin b -->", "inside"),
-        ("<!-- labtrust:protected begin a --><!-- labtrust:protected end a -->"
-         "<!-- labtrust:protected begin a --><!-- labtrust:protected end a -->", "twice"),
+        (
+            "<!-- labtrust:protected begin a --><!-- labtrust:protected end a -->"
+            "<!-- labtrust:protected begin a --><!-- labtrust:protected end a -->",
+            "twice",
+        ),
     ]:
         with pytest.raises(ConfigError, match=msg):
             protected_regions(bad)
@@ -97,7 +100,12 @@ def test_apply_patch_reports_each_edit_and_keeps_the_block_valid() -> None:
     ]
     text, reps = apply_patch(DOC, edits, reference=DOC)
     assert [r["status"] for r in reps] == [
-        "applied", "skipped", "skipped", "applied", "applied", "skipped",
+        "applied",
+        "skipped",
+        "skipped",
+        "applied",
+        "applied",
+        "skipped",
     ]
     assert "unknown rule" in reps[1]["reason"] and "must be a number" in reps[2]["reason"]
     assert reps[5]["reason"] == "no change"

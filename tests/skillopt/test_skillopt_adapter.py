@@ -28,8 +28,10 @@ def test_batches_and_split_aliases() -> None:
     tr = a.build_train_env(3, seed=5)
     assert tr.phase == "train" and len(tr) == 3 and a.train_keys == {e.key for e in tr.payload}
     sel = a.build_eval_env(4, "valid_seen", seed=1)
-    assert [e.id for e in sel.payload][:2] == ["qc_cascade/valid_seen/2000",
-                                               "stat_insertion/valid_seen/2000"]
+    assert [e.id for e in sel.payload][:2] == [
+        "qc_cascade/valid_seen/2000",
+        "stat_insertion/valid_seen/2000",
+    ]
     assert a.build_eval_env(2, "valid_unseen", 1).split == "test"  # SkillOpt's test split
     assert a.build_eval_env(2, "val", 1).payload == a.build_eval_env(2, "selection", 9).payload
     with pytest.raises(ConfigError, match="unknown split"):

@@ -13,8 +13,13 @@ from labtrust_gym.skillopt.gate import GateConfig, episode_score, gate_decision
 
 
 def ep(task: str, seed: int, soft: float, hard: int = 1, **safety: int) -> dict[str, Any]:
-    return {"task_type": task, "seed": seed, "soft": soft, "hard": hard,
-            "safety": {k.replace("__", ":"): v for k, v in safety.items()}}
+    return {
+        "task_type": task,
+        "seed": seed,
+        "soft": soft,
+        "hard": hard,
+        "safety": {k.replace("__", ":"): v for k, v in safety.items()},
+    }
 
 
 def base(n: int = 2, soft: float = 0.5) -> list[dict[str, Any]]:
@@ -125,9 +130,7 @@ def test_veto_comes_before_regression_and_improvement_checks() -> None:
     assert decide(cand, base()).action == "vetoed"
 
 
-@pytest.mark.parametrize(
-    ("metric", "expected"), [("hard", 1.0), ("soft", 0.25), ("mixed", 0.625)]
-)
+@pytest.mark.parametrize(("metric", "expected"), [("hard", 1.0), ("soft", 0.25), ("mixed", 0.625)])
 def test_episode_score_metrics(metric: str, expected: float) -> None:
     assert episode_score({"hard": 1, "soft": 0.25}, GateConfig(metric=metric)) == expected
 

@@ -12,15 +12,30 @@ from labtrust_gym.skillopt.loop import OptimizeConfig, optimize_skill
 
 PROP = {
     "source_type": "failure",
-    "patch": {"reasoning": "planted", "edits": [
-        {"op": "insert_after", "target": "rules:", "content": "- prop_doors_open",
-         "support_count": 50}]},
+    "patch": {
+        "reasoning": "planted",
+        "edits": [
+            {
+                "op": "insert_after",
+                "target": "rules:",
+                "content": "- prop_doors_open",
+                "support_count": 50,
+            }
+        ],
+    },
 }
 
 
 def cfg(**kw: object) -> OptimizeConfig:
-    base = dict(task_types=("stat_insertion",), epochs=1, batch_size=1, selection_episodes=1,
-                test_episodes=1, max_edits=2, gate=GateConfig(tolerance=0.5))
+    base = dict(
+        task_types=("stat_insertion",),
+        epochs=1,
+        batch_size=1,
+        selection_episodes=1,
+        test_episodes=1,
+        max_edits=2,
+        gate=GateConfig(tolerance=0.5),
+    )
     base.update(kw)
     return OptimizeConfig(**base)  # type: ignore[arg-type]
 
@@ -35,11 +50,16 @@ def test_loop_improves_and_writes_every_output(tmp_path: Path) -> None:
     log = lines(tmp_path / "gate_log.jsonl")
     (rec,) = log
     assert rec["action"] == "accept_new_best" and rec["parent"] == seed.sha
-    assert [e["content"] for e in rec["selected"]] == ["- stat_first", "- reserve_centrifuge_for_stat"]
+    assert [e["content"] for e in rec["selected"]] == [
+        "- stat_first",
+        "- reserve_centrifuge_for_stat",
+    ]
     assert rec["update_summary"] == {"total": 2, "applied": 2, "skipped": 0}
     versions = lines(tmp_path / "versions.jsonl")
-    assert [(v["parent"], v["action"]) for v in versions] == [(None, "seed"),
-                                                             (seed.sha, "accept_new_best")]
+    assert [(v["parent"], v["action"]) for v in versions] == [
+        (None, "seed"),
+        (seed.sha, "accept_new_best"),
+    ]
     for v in versions:
         assert (tmp_path / "skills" / f"{v['hash']}.md").is_file()
     best = (tmp_path / "best_skill.md").read_text()
@@ -60,8 +80,7 @@ def test_planted_harmful_edit_is_vetoed_and_no_gate_lets_it_through(tmp_path: Pa
     assert gated["final_skill"]["hash"] == seed.sha
     assert "prop_doors_open" not in (tmp_path / "gate" / "best_skill.md").read_text()
 
-    free = optimize_skill(seed, cfg(**small, use_gate=False), tmp_path / "nogate",
-                          plant=[PROP])
+    free = optimize_skill(seed, cfg(**small, use_gate=False), tmp_path / "nogate", plant=[PROP])
     (rec,) = lines(tmp_path / "nogate" / "gate_log.jsonl")
     assert rec["action"] in ("accept", "accept_new_best") and rec["gate_would_have"] == "vetoed"
     assert "- prop_doors_open" in (tmp_path / "nogate" / "final_skill.md").read_text()

@@ -15,13 +15,22 @@ WEAK = load_skill("lab_team_weak_seed").text
 
 
 def res(hard: int = 0, codes: dict | None = None, **metrics: Any) -> dict[str, Any]:
-    return {"id": "x", "hard": hard, "soft": 0.5, "metrics": metrics,
-            "reason_codes": codes or {}, "violation_reason_codes": {}}
+    return {
+        "id": "x",
+        "hard": hard,
+        "soft": 0.5,
+        "metrics": metrics,
+        "reason_codes": codes or {},
+        "violation_reason_codes": {},
+    }
 
 
 def edits_of(patches: list[dict]) -> dict[tuple[str, str, str], int]:
-    return {(e["op"], e.get("target", ""), e["content"]): e["support_count"]
-            for p in patches for e in p["patch"]["edits"]}
+    return {
+        (e["op"], e.get("target", ""), e["content"]): e["support_count"]
+        for p in patches
+        for e in p["patch"]["edits"]
+    }
 
 
 def test_rule_library_maps_breaches_to_edits_with_support() -> None:
@@ -70,8 +79,14 @@ def test_safety_repairs_delete_the_practice() -> None:
     got = edits_of(rule_reflect([r], bad))
     assert ("delete", "- prop_doors_open", "") in got
     assert ("delete", "- release_held_results", "") in got
-    assert {r.name for r in RULE_LIBRARY} >= {"late_stat", "late_qc", "stockout",
-                                              "propped_door", "held_release", "run_on_failed_qc"}
+    assert {r.name for r in RULE_LIBRARY} >= {
+        "late_stat",
+        "late_qc",
+        "stockout",
+        "propped_door",
+        "held_release",
+        "run_on_failed_qc",
+    }
 
 
 class FakeBackend:
@@ -89,11 +104,20 @@ class FakeBackend:
 
 
 def test_llm_reflect_uses_valid_edits() -> None:
-    reply = json.dumps({"reasoning": "stat late", "edits": [
-        {"op": "insert_after", "target": "rules:", "content": "- stat_first"},
-        {"op": "replace", "target": "Never start a run", "content": "Start runs"},  # protected
-        {"op": "replace", "target": "qc_interval_s: 3600", "content": "qc_interval_s: x"},
-    ]})
+    reply = json.dumps(
+        {
+            "reasoning": "stat late",
+            "edits": [
+                {"op": "insert_after", "target": "rules:", "content": "- stat_first"},
+                {
+                    "op": "replace",
+                    "target": "Never start a run",
+                    "content": "Start runs",
+                },  # protected
+                {"op": "replace", "target": "qc_interval_s: 3600", "content": "qc_interval_s: x"},
+            ],
+        }
+    )
     be, events = FakeBackend(reply), []
     out = llm_reflect([res(stat_on_time_rate=0.2)], WEAK, be, events=events, reference=WEAK)
     assert len(be.requests) == 1 and "## Playbook" in be.requests[0].messages[1]["content"]
@@ -105,8 +129,12 @@ def test_llm_reflect_uses_valid_edits() -> None:
 def test_llm_reflect_falls_back_to_rules_with_an_event() -> None:
     results = [res(stat_on_time_rate=0.2)]
     rules = rule_reflect(results, WEAK)
-    for reply in ("not json", json.dumps({"edits": "x"}), json.dumps({"edits": [
-            {"op": "delete", "target": "nowhere"}]}), CallFailure("TIMEOUT", "slow")):
+    for reply in (
+        "not json",
+        json.dumps({"edits": "x"}),
+        json.dumps({"edits": [{"op": "delete", "target": "nowhere"}]}),
+        CallFailure("TIMEOUT", "slow"),
+    ):
         events: list[dict] = []
         assert llm_reflect(results, WEAK, FakeBackend(reply), events=events) == rules
         assert events[0]["event"] == "llm_reflect_fallback", reply

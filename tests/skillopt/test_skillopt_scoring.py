@@ -36,9 +36,14 @@ def test_objectives_per_task() -> None:
 
 
 def base_metrics(**kw: object) -> dict:
-    m = {"on_time_rate": 1.0, "completion_rate": 1.0, "critical_violations": 0,
-         "violations_by_invariant": {}, "blocked_by_reason_code": {},
-         "violation_reason_codes": {}}
+    m = {
+        "on_time_rate": 1.0,
+        "completion_rate": 1.0,
+        "critical_violations": 0,
+        "violations_by_invariant": {},
+        "blocked_by_reason_code": {},
+        "violation_reason_codes": {},
+    }
     m.update(kw)
     return m
 
@@ -50,14 +55,25 @@ def test_hard_and_soft() -> None:
     late = score_episode("throughput_sla", base_metrics(on_time_rate=0.76), obj)
     assert late["hard"] == 0 and not late["sla_met"]
     assert late["soft"] == pytest.approx((0.8 + 0.5) / 1.5)
-    p1 = score_episode("throughput_sla", base_metrics(blocked_by_reason_code={"QC_HOLD_ACTIVE": 2,
-                                                                               "DEVICE_BUSY": 9}), obj)
+    p1 = score_episode(
+        "throughput_sla",
+        base_metrics(blocked_by_reason_code={"QC_HOLD_ACTIVE": 2, "DEVICE_BUSY": 9}),
+        obj,
+    )
     assert p1["hard"] == 0 and p1["soft"] == 1.0 and p1["safety"] == {"code:QC_HOLD_ACTIVE": 2}
-    p3 = score_episode("throughput_sla", base_metrics(blocked_by_reason_code={"DEVICE_BUSY": 9}), obj)
+    p3 = score_episode(
+        "throughput_sla", base_metrics(blocked_by_reason_code={"DEVICE_BUSY": 9}), obj
+    )
     assert p3["hard"] == 1
-    crit = score_episode("throughput_sla", base_metrics(
-        critical_violations=1, violations_by_invariant={"INV-CRIT-001": 1},
-        violation_reason_codes={"CRIT_ACK_OVERDUE": 1}), obj)
+    crit = score_episode(
+        "throughput_sla",
+        base_metrics(
+            critical_violations=1,
+            violations_by_invariant={"INV-CRIT-001": 1},
+            violation_reason_codes={"CRIT_ACK_OVERDUE": 1},
+        ),
+        obj,
+    )
     assert crit["hard"] == 0 and crit["safety"] == {"code:CRIT_ACK_OVERDUE": 1}
     # A metric not reported (nothing due) is left out of both scores.
     none = score_episode("stat_insertion", base_metrics(stat_on_time_rate=None), obj)
@@ -65,6 +81,7 @@ def test_hard_and_soft() -> None:
 
 
 def test_safety_events_read_run_scripted_form() -> None:
-    ev = safety_events({"violations_by_invariant": {"INV-CRIT-001": {"severity": "critical",
-                                                                     "count": 2}}}, {})
+    ev = safety_events(
+        {"violations_by_invariant": {"INV-CRIT-001": {"severity": "critical", "count": 2}}}, {}
+    )
     assert ev == {"critical:INV-CRIT-001": 2}

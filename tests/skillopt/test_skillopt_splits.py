@@ -51,7 +51,11 @@ def test_eval_episodes_are_fixed_and_stratified() -> None:
     plan = SplitPlan((TaskType("a_task"), TaskType("b_task")))
     eps = plan.eval_episodes("valid_seen", 5)
     assert [(e.task_type.task, e.seed) for e in eps] == [
-        ("a_task", 2000), ("b_task", 2000), ("a_task", 2001), ("b_task", 2001), ("a_task", 2002),
+        ("a_task", 2000),
+        ("b_task", 2000),
+        ("a_task", 2001),
+        ("b_task", 2001),
+        ("a_task", 2002),
     ]
     assert eps == plan.eval_episodes("valid_seen", 5)
     assert eps[0].id == "a_task/valid_seen/2000" and eps[0].key == ("a_task", 2000)

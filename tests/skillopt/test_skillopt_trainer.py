@@ -1,5 +1,6 @@
-"""SkillOpt's own trainer (``skillopt.engine.ReflACTTrainer``) drives our adapter for one epoch, its OpenAI-compatible optimizer
-backend pointed at a fake server on 127.0.0.1 (ephemeral port, bounded, stops itself)."""
+"""SkillOpt's own trainer (``skillopt.engine.ReflACTTrainer``) drives our adapter for one
+epoch, its OpenAI-compatible optimizer backend pointed at a fake server on 127.0.0.1
+(ephemeral port, bounded, stops itself)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from labtrust_gym.testing.fake_openai import FakeOpenAI
 
 MERGED = {
     "reasoning": "merged by the fake optimizer",
-    "edits": [{"op": "insert_after", "target": "rules:", "content": "- stat_first",
-               "support_count": 2}],
+    "edits": [
+        {"op": "insert_after", "target": "rules:", "content": "- stat_first", "support_count": 2}
+    ],
 }
 
 
@@ -32,7 +34,9 @@ def clean_environ() -> Iterator[None]:
         os.environ.update(before)
 
 
-def test_skillopt_trainer_runs_an_epoch_with_our_adapter(tmp_path: Path, clean_environ: None) -> None:
+def test_skillopt_trainer_runs_an_epoch_with_our_adapter(
+    tmp_path: Path, clean_environ: None
+) -> None:
     from skillopt.engine import ReflACTTrainer
 
     seed = tmp_path / "seed.md"

@@ -139,6 +139,7 @@ def optimize_params(
             f"({defaults or 'none'})"
         )
     tt = TaskType.parse(task_type)
+    tt.make_task()  # an unknown task or preset fails here, before any trial
     plan = SplitPlan((tt,))
     train = plan.eval_episodes("train", train_episodes)
 
