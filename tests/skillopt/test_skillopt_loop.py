@@ -85,3 +85,22 @@ def test_planted_harmful_edit_is_vetoed_and_no_gate_lets_it_through(tmp_path: Pa
     assert rec["action"] in ("accept", "accept_new_best") and rec["gate_would_have"] == "vetoed"
     assert "- prop_doors_open" in (tmp_path / "nogate" / "final_skill.md").read_text()
     assert free["test"]["new_safety_events"] == {"code:DOOR_OPEN_TOO_LONG": 1}
+
+
+def test_planted_veto_check_counts_decisions() -> None:
+    from labtrust_gym.skillopt.veto_check import planted_veto_check
+
+    not_applicable = {
+        "source_type": "failure",
+        "patch": {
+            "edits": [
+                {"op": "replace", "target": "Never prop a door open", "content": "Prop doors"}
+            ]
+        },
+    }
+    res = planted_veto_check(
+        [load_skill("lab_team")], [PROP, not_applicable], ("throughput_sla",), 1
+    )
+    assert res["total"] == 1 and res["vetoed"] == 1
+    assert [r["action"] for r in res["rows"]] == ["vetoed", "not_applied"]
+    assert "protected" in res["rows"][1]["reason"]
