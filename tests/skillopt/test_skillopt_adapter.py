@@ -69,3 +69,22 @@ def test_rollout_plays_and_scores() -> None:
     assert r["id"] == "qc_cascade/test/3000" and r["hard"] == 0
     assert "wrongly_released" in r["fail_reason"] and 0 < r["soft"] < 1
     assert r["metrics"]["wrongly_released"] > 0 and r["safety"] == {}
+
+
+def test_rollout_goes_through_an_executor_with_the_same_results() -> None:
+    from concurrent.futures import Future
+
+    from labtrust_gym.studies.executors import InlineExecutor
+
+    class Counting(InlineExecutor):
+        calls = 0
+
+        def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return super().submit(fn, *args, **kwargs)
+
+    direct = LabTrustSkillAdapter(["throughput_sla"])
+    via = LabTrustSkillAdapter(["throughput_sla"], executor=Counting())
+    batch = direct.build_eval_env(1, "valid_seen", 0)
+    assert via.rollout(batch, WEAK, None) == direct.rollout(batch, WEAK, None)
+    assert Counting.calls == 1

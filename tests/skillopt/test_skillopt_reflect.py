@@ -148,3 +148,29 @@ def test_llm_reflect_with_the_offline_double_falls_back() -> None:
     assert out == rule_reflect([res(stat_on_time_rate=0.2)], WEAK)
     assert events[0]["event"] == "llm_reflect_fallback" and "backend error" in events[0]["reason"]
     assert Patch.from_dict(out[0]["patch"]).edits
+
+
+def test_llm_reflect_through_the_openai_backend_and_a_fake_server() -> None:
+    from labtrust_gym.llm import make_backend
+    from labtrust_gym.testing.fake_openai import FakeOpenAI
+
+    reply = json.dumps(
+        {
+            "reasoning": "r",
+            "edits": [{"op": "insert_after", "target": "rules:", "content": "- patient_based_qc"}],
+        }
+    )
+    srv = FakeOpenAI(lambda body: reply, max_life_s=60).start()
+    try:
+        be = make_backend(f"openai:fake-model@{srv.url}", max_retries=0, timeout_s=20)
+        events: list[dict] = []
+        out = llm_reflect([res(detection_delay_s=2700.0)], WEAK, be, events=events)
+        be.close()
+    finally:
+        srv.stop()
+    assert events == []
+    assert out[0]["patch"]["edits"][0]["content"] == "- patient_based_qc"
+    (req,) = srv.requests
+    assert req["body"]["model"] == "fake-model"
+    assert "SkillOpt" not in req["body"]["messages"][0]["content"]  # our own prompt
+    assert "detection_delay_s" in req["body"]["messages"][1]["content"]
