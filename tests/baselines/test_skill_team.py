@@ -99,3 +99,8 @@ def test_unsafe_practices_are_followed_and_recorded(rule: str, where: str, what:
         use_skill_team(get_task("qc_cascade")(), load_skill("lab_team").team), 2001
     )
     assert clean[where].get(what, 0) == 0
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    with pytest.raises(ConfigError, match="'rules' appears twice"):
+        parse_team_block(block("rules:\n- stat_first\nrules:\n- restock\n"))

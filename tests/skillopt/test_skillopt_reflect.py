@@ -174,3 +174,15 @@ def test_llm_reflect_through_the_openai_backend_and_a_fake_server() -> None:
     assert req["body"]["model"] == "fake-model"
     assert "SkillOpt" not in req["body"]["messages"][0]["content"]  # our own prompt
     assert "detection_delay_s" in req["body"]["messages"][1]["content"]
+
+
+def test_rules_and_tunables_missing_from_the_block_are_added() -> None:
+    from labtrust_gym.baselines.skill_team import parse_team_block
+
+    doc = "# d\n\n```yaml labtrust-team\nqc_interval_s: 3600\n```\n"
+    patches = rule_reflect([res(stat_on_time_rate=0.1, stockout_s=500.0)], doc)
+    text, reps = apply_patch(doc, aggregate(patches).edits, reference=doc)
+    assert [r["status"] for r in reps].count("applied") >= 3, reps
+    team = parse_team_block(text)
+    assert {"stat_first", "restock"} <= set(team.rules)
+    assert team.tunables["restock_margin_runs"] == 4  # default 2, + 2

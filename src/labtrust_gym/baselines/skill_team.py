@@ -93,6 +93,22 @@ _NOT_TUNABLE = _RULE_PARAMS | {"signers"}
 _FENCE = re.compile(r"^```[ \t]*(?P<info>[^\n`]*)$", re.MULTILINE)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice (PyYAML keeps the last one silently,
+    which would let a second ``rules:`` line hide the first)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 @dataclass(frozen=True)
 class TeamSkill:
     """The parsed block of a team skill document.
@@ -160,7 +176,7 @@ def parse_team_block(text: str, source: str = "skill document") -> TeamSkill:
             "(docs/skill_optimization.md)"
         )
     try:
-        doc = yaml.safe_load(text[span[0] : span[1]]) or {}
+        doc = yaml.load(text[span[0] : span[1]], Loader=_UniqueKeyLoader) or {}  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: the {BLOCK_INFO} block is not valid YAML ({exc})") from None
     if not isinstance(doc, dict):

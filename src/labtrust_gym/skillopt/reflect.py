@@ -60,6 +60,7 @@ class _Block:
         self.text = text
         self.start, self.end = span
         self.team = parse_team_block(text)
+        self._rules_line_added = False
 
     def line(self, key: str) -> str | None:
         """The block's line ``key: value`` exactly as written (None: not set)."""
@@ -76,8 +77,11 @@ class _Block:
         if self.line("rules") is not None and self.first_in_block("rules:"):
             return Edit("insert_after", f"- {rule}", "rules:")
         if self.line("rules") is None:
+            if self._rules_line_added:  # applies once the edit adding `rules:` did
+                return Edit("insert_after", f"- {rule}", "rules:")
             last = self.text[self.start : self.end].rstrip("\n").rsplit("\n", 1)[-1]
             if last and self.first_in_block(last):
+                self._rules_line_added = True
                 return Edit("insert_after", f"rules:\n- {rule}", last)
         return None
 
