@@ -68,6 +68,10 @@ def test_loop_improves_and_writes_every_output(tmp_path: Path) -> None:
     assert s["selection"]["best_score"] > s["selection"]["seed_score"]
     assert (tmp_path / "report.md").read_text().startswith("# Skill optimization")
     assert json.loads((tmp_path / "config.json").read_text())["config"]["max_edits"] == 2
+    # Deterministic: the same seed and inputs write the same bytes.
+    optimize_skill(seed, cfg(), tmp_path / "again")
+    for name in ("gate_log.jsonl", "versions.jsonl", "report.json", "best_skill.md"):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
 
 
 def test_planted_harmful_edit_is_vetoed_and_no_gate_lets_it_through(tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ def parse_team_block(text: str, source: str = "skill document") -> TeamSkill:
             "(docs/skill_optimization.md)"
         )
     try:
-        doc = yaml.load(text[span[0] : span[1]], Loader=_UniqueKeyLoader) or {}  # noqa: S506 (a SafeLoader)
+        doc = yaml.load(text[span[0] : span[1]], Loader=_UniqueKeyLoader) or {}  # a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: the {BLOCK_INFO} block is not valid YAML ({exc})") from None
     if not isinstance(doc, dict):

@@ -265,11 +265,9 @@ def optimize_skill(
                         "gate disabled (--no-gate): accepted without checks",
                     )
                     rec.update(action=applied.action, reason=applied.reason)
-                if applied.accepted:
-                    save_version(candidate, skill_hash(current), step, applied.action)
-                else:
-                    save_version(candidate, skill_hash(current), step, applied.action)
-                    for e in st["selected"].edits:
+                save_version(candidate, skill_hash(current), step, applied.action)
+                if not applied.accepted and applied.action != "reject_unverified":
+                    for e in st["selected"].edits:  # fed back to reflect
                         adapter.rejected.add(e.key)
                 current, current_score = applied.current_skill, applied.current_score
                 best, best_score, best_step = (
