@@ -108,3 +108,13 @@ def test_planted_veto_check_counts_decisions() -> None:
     assert res["total"] == 1 and res["vetoed"] == 1
     assert [r["action"] for r in res["rows"]] == ["vetoed", "not_applied"]
     assert "protected" in res["rows"][1]["reason"]
+
+
+def test_llm_reflect_in_the_loop_falls_back_to_the_rules_with_events(tmp_path: Path) -> None:
+    seed = load_skill("lab_team_weak_seed")
+    s = optimize_skill(seed, cfg(reflect="llm", llm="offline:invalid"), tmp_path)
+    events = lines(tmp_path / "events.jsonl")
+    assert s["events"] == len(events) == 1
+    assert events[0]["event"] == "llm_reflect_fallback"
+    (rec,) = lines(tmp_path / "gate_log.jsonl")
+    assert rec["action"] == "accept_new_best"  # the rules' edits, as without the LLM
