@@ -85,3 +85,18 @@ def test_safety_events_read_run_scripted_form() -> None:
         {"violations_by_invariant": {"INV-CRIT-001": {"severity": "critical", "count": 2}}}, {}
     )
     assert ev == {"critical:INV-CRIT-001": 2}
+
+
+def test_violations_are_annotated_from_the_invariant_registry() -> None:
+    from labtrust_gym.policy.loader import load_policy
+    from labtrust_gym.skillopt.rollout import annotate_violations
+
+    m = annotate_violations(
+        load_policy(), {"violations_by_invariant": {"INV-CRIT-001": 2, "INV-TAT-001": 3}}
+    )
+    assert m["violation_reason_codes"] == {"CRIT_ACK_OVERDUE": 2, "TAT_SLA_BREACH": 3}
+    assert m["violation_severities"]["INV-CRIT-001"] == {"severity": "critical", "count": 2}
+    ev = safety_events(m, reason_code_priorities())
+    # Seen twice over: as a critical violation and as its P0 reason code.
+    assert ev == {"code:CRIT_ACK_OVERDUE": 2, "critical:INV-CRIT-001": 2}
+    assert score_episode("throughput_sla", {**base_metrics(), **m}, load_objectives())["hard"] == 0

@@ -66,6 +66,7 @@ def run_method_episode(
     """One episode of ``task_type`` run by ``method`` with ``params`` (JSON text, so the
     call is plain data for a worker process); a scored rollout dict."""
     from labtrust_gym.benchmarks.runner import run_episode
+    from labtrust_gym.skillopt.rollout import annotate_violations
     from labtrust_gym.skillopt.scoring import load_objectives, score_episode
 
     tt = TaskType.parse(task_type)
@@ -73,6 +74,7 @@ def run_method_episode(
     metrics, _ = run_episode(
         task, int(seed), coord_method=method, method_params=json.loads(params_json)
     )
+    annotate_violations(task.policy, metrics)
     score = score_episode(tt.task, metrics, load_objectives(task.policy.policy_dir))
     return {
         "id": EpisodeSpec(tt, int(seed), split).id,

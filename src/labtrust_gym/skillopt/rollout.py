@@ -17,7 +17,13 @@ from typing import Any
 
 from labtrust_gym.skillopt.splits import EpisodeSpec, TaskType
 
-__all__ = ["EPISODE_METRICS", "run_skill_episode", "rollout", "invalid_skill_results"]
+__all__ = [
+    "EPISODE_METRICS",
+    "annotate_violations",
+    "run_skill_episode",
+    "rollout",
+    "invalid_skill_results",
+]
 
 #: Episode metrics a rollout dict carries (the rest of the episode's metrics are dropped
 #: to keep logs small): flow, safety and the task metrics the objectives and rules read.
@@ -58,14 +64,7 @@ def run_skill_episode(
     task = tt.make_task()
     use_skill_team(task, parse_team_block(skill_text))
     metrics, env = run_episode(task, int(seed))
-    inv_code = {
-        i["invariant_id"]: i["reason_code"] for i in task.policy["invariant_registry"]["invariants"]
-    }
-    vcodes: dict[str, int] = {}
-    for inv, n in (metrics.get("violations_by_invariant") or {}).items():
-        code = inv_code.get(inv, inv)
-        vcodes[code] = vcodes.get(code, 0) + int(n)
-    metrics["violation_reason_codes"] = dict(sorted(vcodes.items()))
+    annotate_violations(task.policy, metrics)
     score = score_episode(tt.task, metrics, load_objectives(task.policy.policy_dir))
     spec = EpisodeSpec(tt, int(seed), split)
     return {
@@ -84,6 +83,24 @@ def run_skill_episode(
         "violations_by_invariant": dict(metrics.get("violations_by_invariant") or {}),
         "fail_reason": _fail_reason(score),
     }
+
+
+def annotate_violations(policy: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Add what scoring needs to an episode's metrics, from the invariant registry:
+    ``violation_reason_codes`` (``{code: count}`` of the violations) and
+    ``violation_severities`` (``{invariant: {severity, count}}``, so a critical violation
+    is seen whatever its reason code's priority). Returns ``metrics``."""
+    invs = {i["invariant_id"]: i for i in policy["invariant_registry"]["invariants"]}
+    codes: dict[str, int] = {}
+    sev: dict[str, dict[str, Any]] = {}
+    for inv, n in (metrics.get("violations_by_invariant") or {}).items():
+        entry = invs.get(inv, {})
+        code = entry.get("reason_code", inv)
+        codes[code] = codes.get(code, 0) + int(n)
+        sev[inv] = {"severity": entry.get("severity"), "count": int(n)}
+    metrics["violation_reason_codes"] = dict(sorted(codes.items()))
+    metrics["violation_severities"] = dict(sorted(sev.items()))
+    return metrics
 
 
 def _fail_reason(score: Mapping[str, Any]) -> str:

@@ -141,11 +141,13 @@ def _num(v: Any) -> float | None:
 
 def safety_events(metrics: Mapping[str, Any], priorities: Mapping[str, str]) -> dict[str, int]:
     """What the safety veto looks at, per episode: ``{key: count}`` with keys
-    ``critical:<invariant id>`` for critical violations and ``code:<CODE>`` for reason
-    codes of priority P0/P1 (blocked actions, and violations through their invariant's
-    reason code)."""
+    ``critical:<invariant id>`` for critical violations (``violation_severities``, else
+    ``violations_by_invariant`` in ``run_scripted``'s ``{severity, count}`` form) and
+    ``code:<CODE>`` for reason codes of priority P0/P1 (blocked actions, and violations
+    through their invariant's reason code)."""
     out: dict[str, int] = {}
-    for inv, v in (metrics.get("violations_by_invariant") or {}).items():
+    by_inv = metrics.get("violation_severities") or metrics.get("violations_by_invariant") or {}
+    for inv, v in by_inv.items():
         if isinstance(v, Mapping):  # run_scripted's form
             sev, n = v.get("severity"), int(v.get("count", 0))
         else:
