@@ -161,7 +161,8 @@ def test_playbooks_by_name_or_path(tmp_path: Path) -> None:
     mine.write_text("# Be careful\n")
     got = load_playbook(str(mine))
     assert got.name == "mine.md" and got.text == "# Be careful\n"
-    with pytest.raises(UnknownIdError, match="known: lab_agent, transport_dispatcher"):
+    known = "known: lab_agent, lab_team, lab_team_weak_seed, transport_dispatcher"
+    with pytest.raises(UnknownIdError, match=known):
         load_playbook("nope")
     with pytest.raises(ConfigError, match="cannot read"):
         load_playbook(str(tmp_path / "missing.md"))

@@ -25,13 +25,13 @@ the provider and the suite file so the change is visible.
 from __future__ import annotations
 
 import inspect
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from labtrust_gym.errors import ConfigError, RegistryError
 from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
+from labtrust_gym.security.checks import evaluate_check
 
 __all__ = [
     "SECURITY_SUITE_FILE",
@@ -46,36 +46,6 @@ __all__ = [
 
 #: The default suite, relative to the policy directory.
 SECURITY_SUITE_FILE = "security/security_suite.v0.1.yaml"
-
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-}
-
-
-def evaluate_check(check: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """``{metric, op, value, observed, passed[, problem]}`` of one check on one metrics
-    mapping. A missing metric, or a value of the wrong type, fails the check."""
-    name, op, want = check["metric"], check["op"], check["value"]
-    out: dict[str, Any] = {"metric": name, "op": op, "value": want}
-    if name not in metrics:
-        return {**out, "observed": None, "passed": False, "problem": "metric missing"}
-    got = metrics[name]
-    out["observed"] = got
-    if op == "keys_within":
-        if not isinstance(got, Mapping):
-            return {**out, "passed": False, "problem": "metric is not a mapping"}
-        extra = sorted(k for k in got if k not in set(want))
-        return {**out, "passed": not extra, **({"unexpected": extra} if extra else {})}
-    if not isinstance(got, (int, float)) or isinstance(got, bool):
-        return {**out, "passed": False, "problem": "metric is not a number"}
-    if op not in _OPS:
-        raise ConfigError(f"unknown check op {op!r}; known: {', '.join([*_OPS, 'keys_within'])}")
-    return {**out, "passed": bool(_OPS[op](got, want))}
 
 
 class DefaultSecuritySuiteProvider:

@@ -54,6 +54,7 @@ COMMAND_MODULES = (
     "labtrust_gym.cli.assurance",
     "labtrust_gym.cli.studies",
     "labtrust_gym.cli.evidence_cmds",
+    "labtrust_gym.cli.skillopt_cmds",
 )
 
 

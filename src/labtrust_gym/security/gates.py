@@ -42,7 +42,7 @@ def check_gates(results: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) 
     """Apply every gate to every episode of ``results`` (results documents, each with an
     optional ``_source``). Returns ``{passed, checked, failures, gates_source}``; each
     failure names the gate, the results file, the episode, the observed value and why."""
-    from labtrust_gym.benchmarks.security_runner import evaluate_check
+    from labtrust_gym.security.checks import evaluate_check
 
     failures: list[dict[str, Any]] = []
     checked = 0

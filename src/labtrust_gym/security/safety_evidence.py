@@ -257,7 +257,7 @@ def _security_suite(ctx: EvidenceContext, ev: Mapping[str, Any]) -> dict[str, An
 
 # ------------------------------------------------------------------------ results ------
 def _results_metric(ctx: EvidenceContext, ev: Mapping[str, Any]) -> dict[str, Any]:
-    from labtrust_gym.benchmarks.security_runner import evaluate_check
+    from labtrust_gym.security.checks import evaluate_check
 
     tasks = set(ev.get("tasks") or ())
     used = [r for r in ctx.results if not tasks or r.get("task") in tasks]

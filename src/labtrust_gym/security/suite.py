@@ -118,8 +118,8 @@ def _run_episode_attack(
     sc: Mapping[str, Any], suite: Mapping[str, Any], policy: Any, seed: int | None
 ) -> dict[str, Any]:
     from labtrust_gym.benchmarks.runner import run_benchmark
-    from labtrust_gym.benchmarks.security_runner import evaluate_check
     from labtrust_gym.benchmarks.tasks import get_task
+    from labtrust_gym.security.checks import evaluate_check
 
     defaults = suite.get("defaults") or {}
     kw: dict[str, Any] = {"policy": policy, "params": sc.get("params")}
