@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -97,8 +98,16 @@ def make_task_env(task: str, params: dict[str, Any] | None = None) -> Any:
 class _Curve(BaseCallback):
     """Every ``every`` timesteps (and at the end), the learning-curve episodes' throughput."""
 
-    def __init__(self, env: Any, seeds: tuple[int, ...], every: int, t0: float) -> None:
+    def __init__(
+        self,
+        env: Any,
+        seeds: tuple[int, ...],
+        every: int,
+        t0: float,
+        progress: Callable[[CurvePoint], None] | None = None,
+    ) -> None:
         super().__init__()
+        self.progress = progress
         self.env = env
         self.seeds = seeds
         self.every = every
@@ -119,6 +128,8 @@ class _Curve(BaseCallback):
                 ep_reward_mean=rew,
             )
         )
+        if self.progress is not None:
+            self.progress(self.points[-1])
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
@@ -133,9 +144,15 @@ def _cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def train_ppo(config: PPOConfig, *, verbose: int = 0) -> TrainResult:
+def train_ppo(
+    config: PPOConfig,
+    *,
+    verbose: int = 0,
+    progress: Callable[[CurvePoint], None] | None = None,
+) -> TrainResult:
     """Train a shared MaskablePPO policy on ``config.task``; see the module docstring.
-    ``cpu_s`` counts this process and its finished worker processes."""
+    ``progress`` gets each learning-curve point as it is made. ``cpu_s`` counts this
+    process and its finished worker processes."""
     import torch
 
     torch.set_num_threads(config.torch_threads)
@@ -163,7 +180,7 @@ def train_ppo(config: PPOConfig, *, verbose: int = 0) -> TrainResult:
         )
         venv.seed(seeds.env)  # the model's constructor seeded it with the learner's seed
         curve_env = make_task_env(config.task, config.task_params)
-        curve = _Curve(curve_env, seeds.curve, config.curve_every, t0)
+        curve = _Curve(curve_env, seeds.curve, config.curve_every, t0, progress)
         model.learn(total_timesteps=config.timesteps, callback=curve)
         curve.record()
     finally:
