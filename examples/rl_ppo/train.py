@@ -62,8 +62,15 @@ def _plot(curve: list[dict[str, Any]], baselines: dict[str, float], path: Path, 
     styles = {"scripted team": "--", "masked random": ":", "--controller random": "-."}
     for name, value in baselines.items():
         ax.axhline(value, ls=styles.get(name, "--"), color="grey", lw=1)
-        ax.annotate(name, (xs[-1], value), textcoords="offset points", xytext=(-4, 3),
-                    ha="right", fontsize=8, color="dimgrey")
+        ax.annotate(
+            name,
+            (xs[-1], value),
+            textcoords="offset points",
+            xytext=(-4, 3),
+            ha="right",
+            fontsize=8,
+            color="dimgrey",
+        )
     ax.set_xlabel("training timesteps (agent steps)")
     ax.set_ylabel("results released per episode")
     ax.set_title(title, fontsize=10)
@@ -79,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timesteps", type=int, default=1_200_000)
     ap.add_argument("--n-envs", type=int, default=2, help="env copies (x agents = SB3 envs)")
-    ap.add_argument("--num-cpus", type=int, default=None,
-                    help="worker processes: 0 (in-process) or n-envs (default: n-envs)")
+    ap.add_argument(
+        "--num-cpus",
+        type=int,
+        default=None,
+        help="worker processes: 0 (in-process) or n-envs (default: n-envs)",
+    )
     ap.add_argument("--curve-every", type=int, default=40_000)
     ap.add_argument("--curve-episodes", type=int, default=8)
     ap.add_argument("--held-out", type=int, default=30, help="held-out evaluation episodes")
@@ -98,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         held_out_episodes=args.held_out,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"training MaskablePPO on {cfg.task}: {cfg.timesteps} timesteps, {cfg.n_envs} env "
-          f"copies in {cfg.num_cpus or 'no'} worker processes", flush=True)
+    print(
+        f"training MaskablePPO on {cfg.task}: {cfg.timesteps} timesteps, {cfg.n_envs} env "
+        f"copies in {cfg.num_cpus or 'no'} worker processes",
+        flush=True,
+    )
     res = train_ppo(
         cfg,
         progress=lambda p: print(
@@ -138,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.out / "curve.csv", "w", encoding="utf-8") as f:
         f.write("timesteps,wall_s,throughput_mean,ep_reward_mean,masked_actions_chosen\n")
         for p in curve:
-            f.write(f"{p['timesteps']},{p['wall_s']},{p['throughput_mean']},"
-                    f"{p['ep_reward_mean']},{p['masked_actions_chosen']}\n")
+            f.write(
+                f"{p['timesteps']},{p['wall_s']},{p['throughput_mean']},"
+                f"{p['ep_reward_mean']},{p['masked_actions_chosen']}\n"
+            )
     _plot(
         curve,
         {
@@ -154,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         **res.summary(),
         "eval_s": round(eval_s, 1),
-        "held_out": {name: {"summary": summary[name], "episodes": eps}
-                     for name, eps in arms.items()},
+        "held_out": {
+            name: {"summary": summary[name], "episodes": eps} for name, eps in arms.items()
+        },
         "masked_actions_chosen": masked,
     }
     (args.out / "results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")

@@ -47,9 +47,7 @@ def play_episodes(env: Any, act: ActFn, seeds: Iterable[int]) -> list[dict[str, 
             m = np.stack([np.asarray(infos[a]["action_mask"], dtype=bool) for a in agents])
             acts = np.asarray(act(o, m)).reshape(len(agents))
             masked += int((~m[np.arange(len(agents)), acts]).sum())
-            obs, _, _, _, infos = env.step(
-                {a: int(x) for a, x in zip(agents, acts, strict=True)}
-            )
+            obs, _, _, _, infos = env.step({a: int(x) for a, x in zip(agents, acts, strict=True)})
         metrics = compute_episode_metrics(env, env.task, time.perf_counter() - t0)
         metrics["seed"] = int(seed)
         metrics["masked_actions_chosen"] = masked

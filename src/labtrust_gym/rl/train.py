@@ -193,4 +193,3 @@ def train_ppo(
         wall_s=time.perf_counter() - t0,
         cpu_s=_cpu_s() - cpu0,
     )
-

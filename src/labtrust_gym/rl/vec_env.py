@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 import supersuit as ss
-from supersuit.vector.multiproc_vec import decompress_info
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
     VecEnvIndices,
     VecEnvObs,
     VecEnvStepReturn,
 )
+from supersuit.vector.multiproc_vec import decompress_info
 
 from labtrust_gym.errors import ConfigError
 

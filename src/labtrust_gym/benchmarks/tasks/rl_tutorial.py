@@ -99,7 +99,9 @@ class RLTutorial(BenchmarkTask):
         vocab = set(world["emits_vocab"]["emits"])
         emit = self.reward_config.get("emit") or {}
         if not isinstance(emit, Mapping):
-            raise ConfigError(f"{where}: params.reward_config.emit must be a mapping emit -> reward")
+            raise ConfigError(
+                f"{where}: params.reward_config.emit must be a mapping emit -> reward"
+            )
         for name, value in emit.items():
             if name not in vocab:
                 raise ConfigError(
