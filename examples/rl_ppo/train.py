@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from labtrust_gym.benchmarks.metrics import paired_diff_ci95
 from labtrust_gym.benchmarks.tasks import get_task
 from labtrust_gym.rl import (
+    SUMMARY_METRICS,
     PPOConfig,
     baseline_episodes,
     make_task_env,
@@ -59,22 +61,19 @@ def _plot(curve: list[dict[str, Any]], baselines: dict[str, float], path: Path, 
     fig, ax = plt.subplots(figsize=(7, 4))
     xs = [p["timesteps"] for p in curve]
     ax.plot(xs, [p["throughput_mean"] for p in curve], marker="o", ms=3, label="MaskablePPO")
-    styles = {"scripted team": "--", "masked random": ":", "--controller random": "-."}
+    styles = {
+        "scripted team": ("--", "black"),
+        "masked random": (":", "tab:red"),
+        "--controller random": ("-.", "grey"),
+    }
     for name, value in baselines.items():
-        ax.axhline(value, ls=styles.get(name, "--"), color="grey", lw=1)
-        ax.annotate(
-            name,
-            (xs[-1], value),
-            textcoords="offset points",
-            xytext=(-4, 3),
-            ha="right",
-            fontsize=8,
-            color="dimgrey",
-        )
+        ls, color = styles.get(name, ("--", "grey"))
+        ax.axhline(value, ls=ls, color=color, lw=1, label=f"{name} ({value:.2f})")
     ax.set_xlabel("training timesteps (agent steps)")
     ax.set_ylabel("results released per episode")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="rl_tutorial")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--timesteps", type=int, default=1_200_000)
+    ap.add_argument("--timesteps", type=int, default=500_000)
     ap.add_argument("--n-envs", type=int, default=2, help="env copies (x agents = SB3 envs)")
     ap.add_argument(
         "--num-cpus",
@@ -92,11 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="worker processes: 0 (in-process) or n-envs (default: n-envs)",
     )
-    ap.add_argument("--curve-every", type=int, default=40_000)
+    ap.add_argument("--curve-every", type=int, default=25_000)
     ap.add_argument("--curve-episodes", type=int, default=8)
     ap.add_argument("--held-out", type=int, default=30, help="held-out evaluation episodes")
+    ap.add_argument(
+        "--reward-emit",
+        action="append",
+        default=[],
+        metavar="EMIT=VALUE",
+        help="override the task's reward_config.emit entry (repeatable)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    emit: dict[str, float] = {}
+    for item in args.reward_emit:
+        name, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--reward-emit {item!r}: give EMIT=VALUE, e.g. RERUN_REQUESTED=0")
+        emit[name] = float(value)
 
     cfg = PPOConfig(
         task=args.task,
@@ -107,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         curve_every=args.curve_every,
         curve_episodes=args.curve_episodes,
         held_out_episodes=args.held_out,
+        task_params={"reward_config": {"emit": emit}} if emit else {},
     )
     args.out.mkdir(parents=True, exist_ok=True)
     print(
@@ -140,8 +153,26 @@ def main(argv: list[str] | None = None) -> int:
         "--controller random": baseline_episodes(task, held, "random"),
         "scripted team": baseline_episodes(task, held, "scripted"),
     }
+    # The learning curve's references: the baselines on the curve's own episodes.
+    curve_seeds = res.seeds.curve
+    curve_refs = {
+        "scripted team": baseline_episodes(task, curve_seeds, "scripted"),
+        "masked random": play_episodes(
+            env, masked_random_act(np.random.default_rng(res.seeds.algo)), curve_seeds
+        ),
+        "--controller random": baseline_episodes(task, curve_seeds, "random"),
+    }
     eval_s = time.perf_counter() - t0
-    summary = {name: summarize(eps) for name, eps in arms.items()}
+    metrics = (*SUMMARY_METRICS, "reruns_requested")
+    summary = {name: summarize(eps, metrics) for name, eps in arms.items()}
+    paired = {
+        name: paired_diff_ci95(
+            [e["throughput"] for e in arms[name]],
+            [e["throughput"] for e in arms["scripted team"]],
+        )
+        for name in arms
+        if name != "scripted team"
+    }
     masked = {
         name: sum(e.get("masked_actions_chosen", 0) for e in eps)
         for name, eps in arms.items()
@@ -158,14 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     _plot(
         curve,
-        {
-            "scripted team": summary["scripted team"]["throughput"]["mean"],
-            "masked random": summary["masked random"]["throughput"]["mean"],
-            "--controller random": summary["--controller random"]["throughput"]["mean"],
-        },
+        {name: float(np.mean([e["throughput"] for e in eps])) for name, eps in curve_refs.items()},
         args.out / "learning_curve.png",
-        f"{cfg.task}: MaskablePPO, shared policy over {len(env.possible_agents)} agents "
-        f"(seed {cfg.seed})",
+        f"{cfg.task}: MaskablePPO, one policy shared by {len(env.possible_agents)} agents "
+        f"(seed {cfg.seed}); {len(curve_seeds)} fixed episodes per point, deterministic policy",
     )
     doc = {
         **res.summary(),
@@ -174,20 +201,31 @@ def main(argv: list[str] | None = None) -> int:
             name: {"summary": summary[name], "episodes": eps} for name, eps in arms.items()
         },
         "masked_actions_chosen": masked,
+        "paired_vs_scripted_throughput": paired,
+        "curve_references": {
+            name: {"summary": summarize(eps), "episodes": eps} for name, eps in curve_refs.items()
+        },
     }
     (args.out / "results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
     lines = [
         f"Held-out episodes: {len(held)} seeds (>= 2**31, never trained on), task "
         f"{cfg.task}, mean [95% CI].",
         "",
-        "| controller | throughput (results released) | completion_rate | blocked | "
-        "turnaround_p50_s |",
-        "|---|---|---|---|---|",
+        "| controller | throughput (results released) | minus scripted (paired) | "
+        "completion_rate | blocked | turnaround_p50_s | reruns |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, s in summary.items():
+        d = paired.get(name)
+        diff = (
+            "-"
+            if d is None
+            else _fmt({"mean": d["mean"], "ci95_low": d["ci95_low"], "ci95_high": d["ci95_high"]})
+        )
         lines.append(
-            f"| {name} | {_fmt(s['throughput'])} | {_fmt(s['completion_rate'])} | "
-            f"{_fmt(s['blocked'])} | {_fmt(s['turnaround_p50_s'])} |"
+            f"| {name} | {_fmt(s['throughput'])} | {diff} | {_fmt(s['completion_rate'])} | "
+            f"{_fmt(s['blocked'])} | {_fmt(s['turnaround_p50_s'])} | "
+            f"{_fmt(s['reruns_requested'])} |"
         )
     lines += [
         "",

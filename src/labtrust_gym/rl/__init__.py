@@ -7,6 +7,7 @@
 """
 
 from labtrust_gym.rl.evaluate import (
+    SUMMARY_METRICS,
     baseline_episodes,
     masked_random_act,
     model_act,
@@ -20,6 +21,7 @@ from labtrust_gym.rl.vec_env import MaskedVecEnv, make_vec_env
 __all__ = [
     "CurvePoint",
     "HELD_OUT_MIN",
+    "SUMMARY_METRICS",
     "MaskedVecEnv",
     "PPOConfig",
     "SeedPlan",

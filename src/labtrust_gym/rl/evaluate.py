@@ -2,10 +2,11 @@
 
 :func:`play_episodes` runs a policy function ``act(obs, masks) -> actions`` (one row per
 agent, in ``env.possible_agents`` order) on each seed and returns the episode metrics of
-the benchmark runner (:func:`~labtrust_gym.benchmarks.metrics.compute_episode_metrics`),
-plus ``masked_actions_chosen``: how many of its actions the agent's mask ruled out (a
-masked policy chooses none). :func:`baseline_episodes` plays the runner's own controllers
-(``scripted``, ``random``) on the same seeds. :func:`summarize` gives mean and 95% CI.
+the benchmark runner (:func:`~labtrust_gym.benchmarks.metrics.compute_episode_metrics` and
+the task's ``episode_metrics``), plus ``masked_actions_chosen``: how many of its actions
+the agent's mask ruled out (a masked policy chooses none). :func:`baseline_episodes`
+plays the runner's own controllers (``scripted``, ``random``) on the same seeds.
+:func:`summarize` gives mean and 95% CI.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def play_episodes(env: Any, act: ActFn, seeds: Iterable[int]) -> list[dict[str, 
             masked += int((~m[np.arange(len(agents)), acts]).sum())
             obs, _, _, _, infos = env.step({a: int(x) for a, x in zip(agents, acts, strict=True)})
         metrics = compute_episode_metrics(env, env.task, time.perf_counter() - t0)
+        metrics.update(env.task.episode_metrics(env))  # as the runner does
         metrics["seed"] = int(seed)
         metrics["masked_actions_chosen"] = masked
         out.append(metrics)

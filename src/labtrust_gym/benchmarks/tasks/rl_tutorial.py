@@ -56,7 +56,9 @@ class RLTutorial(BenchmarkTask):
     policy can farm the shaping by rerunning instead of releasing).
     Termination: truncation after ``max_steps``.
     Metrics: the common ones (throughput = results released, on-time, completion rate,
-    backlog at the end, turnaround).
+    backlog at the end, turnaround), and ``shaping_emits`` (count per emit kind that
+    ``reward_config.emit`` pays) and ``reruns_requested``, which show what a trained
+    policy was paid for.
 
     Parameters live in ``policy/tasks/rl_tutorial.v0.1.yaml`` (schema
     ``policy/schemas/rl_tutorial.v0.1.schema.json``), merged over the defaults of the
@@ -112,6 +114,14 @@ class RLTutorial(BenchmarkTask):
                 raise ConfigError(
                     f"{where}: params.reward_config.emit.{name} must be a number, got {value!r}"
                 )
+
+    def episode_metrics(self, env: Any) -> dict[str, Any]:
+        emits = env.counters["emits"]
+        shaped = self.reward_config.get("emit") or {}
+        return {
+            "shaping_emits": {k: int(emits.get(k, 0)) for k in sorted(shaped)},
+            "reruns_requested": int(emits.get("RERUN_REQUESTED", 0)),
+        }
 
     def staff_agents(self) -> list[dict[str, Any]]:
         return [
