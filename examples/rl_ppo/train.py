@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         {name: float(np.mean([e["throughput"] for e in eps])) for name, eps in curve_refs.items()},
         args.out / "learning_curve.png",
         f"{cfg.task}: MaskablePPO, one policy shared by {len(env.possible_agents)} agents "
-        f"(seed {cfg.seed}); {len(curve_seeds)} fixed episodes per point, deterministic policy",
+        f"(seed {cfg.seed})\n{len(curve_seeds)} fixed episodes per point, deterministic policy; "
+        "lines: baselines on the same episodes",
     )
     doc = {
         **res.summary(),

@@ -35,6 +35,12 @@ def test_scripted_team_releases_every_tube_and_random_none() -> None:
     m, _ = run_episode(task, 5)
     assert m["specimens_arrived"] >= 3
     assert m["throughput"] == m["specimens_arrived"] and m["blocked"] == 0
+    # What the shaping paid for: each tube accessioned, queued, run and resulted once.
+    shaped = m["shaping_emits"]
+    assert set(shaped) == set(task.reward_config["emit"])
+    for kind in ("ACCESSIONED", "WORK_QUEUED", "RUN_STARTED", "RESULT_GENERATED"):
+        assert shaped[kind] == m["specimens_arrived"], (kind, shaped)
+    assert shaped["RERUN_REQUESTED"] == m["reruns_requested"] == 0
     r, _ = run_episode(task, 5, controller="random")
     assert r["throughput"] == 0 and r["blocked"] > 100
 
