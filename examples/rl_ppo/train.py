@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.reward_emit:
         name, sep, value = item.partition("=")
         if not sep:
-            ap.error(f"--reward-emit {item!r}: give EMIT=VALUE, e.g. RERUN_REQUESTED=0")
+            ap.error(f"--reward-emit {item!r}: give EMIT=VALUE, e.g. WORK_QUEUED=0")
         emit[name] = float(value)
 
     cfg = PPOConfig(

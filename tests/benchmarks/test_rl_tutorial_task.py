@@ -40,7 +40,7 @@ def test_scripted_team_releases_every_tube_and_random_none() -> None:
     assert set(shaped) == set(task.reward_config["emit"])
     for kind in ("ACCESSIONED", "WORK_QUEUED", "RUN_STARTED", "RESULT_GENERATED"):
         assert shaped[kind] == m["specimens_arrived"], (kind, shaped)
-    assert shaped["RERUN_REQUESTED"] == m["reruns_requested"] == 0
+    assert m["reruns_requested"] == 0
     r, _ = run_episode(task, 5, controller="random")
     assert r["throughput"] == 0 and r["blocked"] > 100
 
@@ -132,3 +132,24 @@ def test_without_shaping_the_reward_is_releases_only() -> None:
     }
     runner, emits, _ = _scripted_rewards(params)
     assert runner == pytest.approx(emits["RESULT_RELEASED"])
+
+
+def test_no_rerun_is_open_to_the_discrete_actions() -> None:
+    """docs/rl.md: the shaping cannot be farmed by reruns, because the REQUEST_RERUN slots
+    index QC-held results and nothing is held in this task."""
+    env = make_env("rl_tutorial")
+    seed = 3
+    env.reset(seed=seed)
+    (team,) = env.task.make_policies(seed)
+    team.reset(env.engine, seed)
+    rerun = [i for i, (a, _) in enumerate(env.codec.entries) if a == "REQUEST_RERUN"]
+    release = [i for i, (a, _) in enumerate(env.codec.entries) if a == "RELEASE_RESULT"]
+    seen_release = False
+    while env.agents:
+        for a in env.agents:
+            m = env.action_mask(a)
+            assert not m[rerun].any(), (env.step_count, a)
+            seen_release = seen_release or bool(m[release].any())
+        env.step(team.propose(env.engine, env.step_count * env.task.dt_s))
+    assert seen_release  # the result slots do open (so the check above can fail)
+    assert env.counters["emits"].get("RESULT_GENERATED", 0) >= 3

@@ -51,9 +51,9 @@ class RLTutorial(BenchmarkTask):
     result plus ``on_time_release`` (0.5) when on time, the violation penalties, each
     agent's own ``blocked`` penalty (-0.02), and the shaping ``emit`` rewards paid to the
     team per emit: ACCESSIONED 0.1, WORK_QUEUED 0.1, RUN_STARTED 0.1, RESULT_GENERATED
-    0.2 — each happens once per tube or result, so no loop of actions earns them twice —
-    and RERUN_REQUESTED -0.5, which takes back what a rerun would earn again (without it a
-    policy can farm the shaping by rerunning instead of releasing).
+    0.2. Each happens once per tube, so no loop of actions earns them twice (a rerun
+    would, but the discrete REQUEST_RERUN slots index QC-held results, and nothing is
+    held here: ``reruns_requested`` shows it stays 0).
     Termination: truncation after ``max_steps``.
     Metrics: the common ones (throughput = results released, on-time, completion rate,
     backlog at the end, turnaround), and ``shaping_emits`` (count per emit kind that
