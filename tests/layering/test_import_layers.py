@@ -195,6 +195,7 @@ FORBIDDEN = {
     "labtrust_gym.coordination": ("labtrust_gym.baselines", "labtrust_gym.benchmarks", *TOP),
     "labtrust_gym.baselines": ("labtrust_gym.benchmarks", *TOP),
     "labtrust_gym.benchmarks.runner": TOP,
+    "labtrust_gym.rl": TOP,
 }
 
 

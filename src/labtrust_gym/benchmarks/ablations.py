@@ -156,6 +156,14 @@ ABLATIONS: tuple[Ablation, ...] = (
         full_llm="offline",
         ablated_llm="offline:obedient",
     ),
+    Ablation(
+        "rl_tutorial",
+        "random team (the floor)",
+        "a four-role tube journey small enough to learn (accession, carry, queue, run, "
+        "release); the trained policy's numbers are in docs/rl.md",
+        (*_FLOW, "turnaround_p50_s"),
+        controller="random",
+    ),
 )
 
 

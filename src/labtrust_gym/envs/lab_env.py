@@ -8,7 +8,8 @@ the new time.
 
 Rewards (``task.reward_config``): every agent shares the team's reward for the step —
 ``release`` per released result, ``on_time_release`` extra when it met its turnaround
-target, and the ``violation`` penalty of each violation's severity — and adds its own
+target, the ``violation`` penalty of each violation's severity and, for reward shaping,
+``emit[kind]`` per emit of that kind (e.g. the rl_tutorial task's) — and adds its own
 ``blocked`` penalty for each of its actions the engine BLOCKED.
 
 Termination: none (a lab does not finish); truncation when ``max_steps`` is reached.
@@ -330,6 +331,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         team_reward = 0.0
         rc = self.task.reward_config
         pen = rc.get("violation", {})
+        shaping = rc.get("emit") or None
         own: dict[str, float] = {}
         self.last_results = {}
         self.last_events = {}
@@ -410,7 +412,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
                 own[pz] = own.get(pz, 0.0) + float(rc.get("blocked", 0.0))
             else:
                 team_reward += self._release_reward(res, eng)
-            team_reward += self._account(res, pen)
+            team_reward += self._account(res, pen, shaping)
             self.episode_log.event(self.step_count, event, res, eng, rejected=reject_code)
             self._traj.update(res["hashchain"]["head_hash"].encode())
         before = eng.audit.length
@@ -418,7 +420,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         if self._engine_sig() != sig:
             changed = True
             self._state_changed()
-        team_reward += self._account(res, pen)
+        team_reward += self._account(res, pen, shaping)
         if eng.audit.length != before:
             self.episode_log.tick(self.step_count, t + self.task.dt_s, res)
         self.step_count += 1
@@ -455,11 +457,15 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
             reward += float(rc.get("on_time_release", 0.0))
         return reward
 
-    def _account(self, res: dict[str, Any], pen: dict[str, float]) -> float:
+    def _account(
+        self, res: dict[str, Any], pen: dict[str, float], shaping: dict[str, float] | None
+    ) -> float:
         r = 0.0
         em = self.counters["emits"]
         for e in res["emits"]:
             em[e] = em.get(e, 0) + 1
+            if shaping is not None:
+                r += float(shaping.get(e, 0.0))
             if e == "QC_FAIL" and "first_qc_fail_t" not in self.counters:
                 self.counters["first_qc_fail_t"] = self.engine.now
         for v in res["violations"]:

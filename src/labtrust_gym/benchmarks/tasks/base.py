@@ -108,7 +108,7 @@ class BenchmarkTask:
             raise ConfigError(f"{type(self).__name__} must set a class attribute 'name'")
         self.policy = policy if policy is not None else load_policy()
         doc = load_task_params(self.policy)
-        merged = merge_overlay(doc["defaults"], doc["tasks"].get(self.name, {}))
+        merged = merge_overlay(doc["defaults"], self.task_entry(doc))
         if scale_config is not None and not self.accepts_scale:
             scaled = sorted(n for n, e in doc["tasks"].items() if "scale_preset" in (e or {}))
             raise ConfigError(
@@ -134,6 +134,12 @@ class BenchmarkTask:
         self.dt_s: float = float(merged["dt_s"])
         self.reward_config: dict[str, Any] = dict(merged["reward_config"])
         self.timing_mode: str = merged["timing_mode"]
+
+    def task_entry(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """This task's parameters, merged over the tasks file's ``defaults`` (``doc``): its
+        entry in the tasks file. A task with a parameter file of its own (validated by its
+        own schema) returns that file's parameters instead."""
+        return dict(doc["tasks"].get(self.name) or {})
 
     # ------------------------------------------------------------------ agents ---------
     def staff_agents(self) -> list[dict[str, Any]]:

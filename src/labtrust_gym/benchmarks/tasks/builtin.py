@@ -10,6 +10,7 @@ from labtrust_gym.benchmarks.tasks.llm_prompt_injection import LLMPromptInjectio
 from labtrust_gym.benchmarks.tasks.multi_site_stat import MultiSiteStat
 from labtrust_gym.benchmarks.tasks.qc_cascade import QCCascade
 from labtrust_gym.benchmarks.tasks.reagent_stockout import ReagentStockout
+from labtrust_gym.benchmarks.tasks.rl_tutorial import RLTutorial
 from labtrust_gym.benchmarks.tasks.stat_insertion import StatInsertion
 from labtrust_gym.benchmarks.tasks.throughput_sla import ThroughputSLA
 
@@ -25,4 +26,5 @@ BUILTIN_TASKS = (
     DeviceOutageSurge,
     ReagentStockout,
     LLMPromptInjection,
+    RLTutorial,
 )
