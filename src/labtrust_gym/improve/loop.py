@@ -769,34 +769,48 @@ def start_run(
     check_output_dir(paths.root, "improve run directory")
     constitution = load_constitution(cfg.constitution)
     write_manifest(paths, cfg, constitution)
-    store = JobStore(paths.store)
-    store.create_run(
-        cfg.run_id,
-        config=cfg.to_dict(),
-        config_hash=cfg.hash,
-        constitution_version=constitution.version,
-        constitution_hash=constitution.hash,
-        seed=cfg.seed,
-        rung=cfg.ladder[0],
-    )
-    store.close()
-    with EventBus(paths.root) as bus:
-        bus.emit(
-            Event(
-                cfg.run_id,
-                "run",
-                "run_started",
-                0,
-                {
-                    "config_hash": cfg.hash,
-                    "constitution": constitution.version,
-                    "constitution_hash": constitution.hash,
-                    "seed": cfg.seed,
-                },
-            ),
-            sync=True,
-        )
+    _init_run(paths, cfg, constitution)
     return Orchestrator(paths, cfg, constitution, executor=executor, backend=backend, log=log).run()
+
+
+def _init_run(paths: RunPaths, cfg: ImproveConfig, constitution: Constitution) -> None:
+    """Create the run's row and its ``run_started`` event unless they exist (a start
+    killed half-way is completed by resume)."""
+    from labtrust_gym.improve.events import EVENTS_FILE
+
+    store = JobStore(paths.store)
+    try:
+        try:
+            store.run(cfg.run_id)
+        except ConfigError:
+            store.create_run(
+                cfg.run_id,
+                config=cfg.to_dict(),
+                config_hash=cfg.hash,
+                constitution_version=constitution.version,
+                constitution_hash=constitution.hash,
+                seed=cfg.seed,
+                rung=cfg.ladder[0],
+            )
+    finally:
+        store.close()
+    with EventBus(paths.root) as bus:
+        if bus.seq == 0 or not (paths.root / EVENTS_FILE).stat().st_size:
+            bus.emit(
+                Event(
+                    cfg.run_id,
+                    "run",
+                    "run_started",
+                    0,
+                    {
+                        "config_hash": cfg.hash,
+                        "constitution": constitution.version,
+                        "constitution_hash": constitution.hash,
+                        "seed": cfg.seed,
+                    },
+                ),
+                sync=True,
+            )
 
 
 def _load_run(paths: RunPaths) -> tuple[ImproveConfig, Constitution]:
@@ -822,6 +836,7 @@ def resume_run(
     cfg, constitution = _load_run(paths)
     if executor_cfg:
         cfg = ImproveConfig.from_mapping({**cfg.to_dict(), "executor": dict(executor_cfg)})
+    _init_run(paths, cfg, constitution)
     store = JobStore(paths.store)
     interrupted = store.interrupted_jobs(cfg.run_id)
     store.set_run_status(cfg.run_id, "running", "resumed")
