@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY
 
+from conftest import TINY
 from labtrust_gym.cli.main import main
 
 
@@ -22,7 +22,9 @@ def test_status_json_and_text(reference_run: Path, capsys: pytest.CaptureFixture
     assert "completed" in out and "cycle 1 [skill_rules]: gate accept_new_best" in out
 
 
-def test_verify_passes_then_fails_after_tampering(reference_run: Path, tmp_path: Path, capsys) -> None:
+def test_verify_passes_then_fails_after_tampering(
+    reference_run: Path, tmp_path: Path, capsys
+) -> None:
     assert main(["improve", "verify", str(reference_run)]) == 0
     assert "chain ok" in capsys.readouterr().out
     d = tmp_path / "copy"
@@ -43,7 +45,9 @@ def test_lint_of_a_run_and_of_a_bad_page(reference_run: Path, tmp_path: Path, ca
     assert "0 finding(s)" in capsys.readouterr().out
     k = tmp_path / "knowledge"
     shutil.copytree(reference_run / "knowledge", k)
-    (k / "tasks" / "x.md").write_text("---\nname: x\ntype: task\nstatus: observed-once\n---\nbody\n")
+    (k / "tasks" / "x.md").write_text(
+        "---\nname: x\ntype: task\nstatus: observed-once\n---\nbody\n"
+    )
     assert main(["improve", "lint", str(k)]) == 1
     assert "tasks/x.md: missing provenance" in capsys.readouterr().out
 

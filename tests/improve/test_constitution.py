@@ -46,7 +46,10 @@ def test_scope_rules(base: Constitution) -> None:
     assert base.check_task("stat_insertion@small_smoke").allowed
     assert base.check_task("stat_insertion@corridor_heavy").rule == "scope.preset"
     assert base.check_method("skill_rules").allowed
-    assert with_(base, scope__methods=["skill_rules"]).check_method("optuna_params").rule == "scope.method"
+    assert (
+        with_(base, scope__methods=["skill_rules"]).check_method("optuna_params").rule
+        == "scope.method"
+    )
     assert base.check_lab_profile(None).allowed
     assert base.check_lab_profile("partner_x").rule == "scope.lab_profile"
     v = base.check_scope(["stat_insertion", "coord_risk"], ["skill_rules"], None)
@@ -54,8 +57,14 @@ def test_scope_rules(base: Constitution) -> None:
 
 
 def test_budget_rules(base: Constitution) -> None:
-    c = with_(base, budgets__cycles=2, budgets__episodes_per_cycle=10, budgets__llm_calls=1,
-              budgets__llm_tokens=100, budgets__wall_time_s=60)
+    c = with_(
+        base,
+        budgets__cycles=2,
+        budgets__episodes_per_cycle=10,
+        budgets__llm_calls=1,
+        budgets__llm_tokens=100,
+        budgets__wall_time_s=60,
+    )
     assert c.check_cycle(2).allowed and c.check_cycle(3).rule == "budget.cycles"
     assert c.check_episodes(10).allowed and c.check_episodes(11).rule == "budget.episodes_per_cycle"
     assert c.check_llm_call(0, 0).allowed
@@ -69,9 +78,11 @@ def test_network_loopback_rule(base: Constitution) -> None:
         assert base.check_endpoint(url).allowed, url
     v = base.check_endpoint("https://api.example.com/v1")
     assert (v.allowed, v.rule) == (False, "network.loopback")
-    assert with_(base, network__allowed_hosts=["api.example.com"]).check_endpoint(
-        "https://api.example.com/v1"
-    ).allowed
+    assert (
+        with_(base, network__allowed_hosts=["api.example.com"])
+        .check_endpoint("https://api.example.com/v1")
+        .allowed
+    )
     assert base.check_backend_spec("offline").allowed
     assert base.check_backend_spec("openai:m@http://10.0.0.5:8000/v1").rule == "network.loopback"
     assert base.check_backend_spec("openai:m@http://127.0.0.1:8000/v1").allowed
@@ -109,7 +120,9 @@ def test_only_fatal_rules_raise(base: Constitution) -> None:
     assert with_(base, human_gates__require_approval_for=["promote"]).needs_approval("promote")
 
 
-def test_a_bad_constitution_is_refused_by_load_and_validate_policy(tmp_path: Path, base: Constitution) -> None:
+def test_a_bad_constitution_is_refused_by_load_and_validate_policy(
+    tmp_path: Path, base: Constitution
+) -> None:
     doc = copy.deepcopy(dict(base.doc))
     doc["budgets"]["cycles"] = 0
     doc["fatal"] = ["no.such.rule"]

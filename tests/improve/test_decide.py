@@ -17,7 +17,13 @@ def gate(action: str, mean: float | None) -> dict:
 
 def run(g, history=(), *, score=0.8, rung="skill_rules", budget=True, cfg=CFG):
     return decide(
-        g, list(history), champion_score=score, ladder=LADDER, rung=rung, budget_left=budget, cfg=cfg
+        g,
+        list(history),
+        champion_score=score,
+        ladder=LADDER,
+        rung=rung,
+        budget_left=budget,
+        cfg=cfg,
     )
 
 

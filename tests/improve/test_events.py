@@ -15,15 +15,28 @@ from labtrust_gym.improve.events import GENESIS, Event, EventBus, read_events, v
 
 def _write(d: Path, n: int = 5) -> list[dict]:
     with EventBus(d) as bus:
-        return [bus.emit(Event("r1", "collect", "k", i, {"i": i}), sync=i == n - 1) for i in range(n)]
+        return [
+            bus.emit(Event("r1", "collect", "k", i, {"i": i}), sync=i == n - 1) for i in range(n)
+        ]
 
 
 def test_lines_form_a_chain(tmp_path: Path) -> None:
     lines = _write(tmp_path)
     assert [e["seq"] for e in lines] == list(range(5))
     assert lines[0]["prev_hash"] == GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:]))
-    assert set(lines[0]) == {"schema", "seq", "ts", "run_id", "cycle", "stage", "kind", "payload", "prev_hash", "hash"}
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:], strict=False))
+    assert set(lines[0]) == {
+        "schema",
+        "seq",
+        "ts",
+        "run_id",
+        "cycle",
+        "stage",
+        "kind",
+        "payload",
+        "prev_hash",
+        "hash",
+    }
     r = verify_chain(tmp_path)
     assert r == {"ok": True, "events": 5, "head": lines[-1]["hash"], "problems": []}
     assert read_events(tmp_path) == lines
@@ -103,7 +116,9 @@ def test_a_second_writer_is_refused(tmp_path: Path) -> None:
             "import sys\nfrom labtrust_gym.improve.events import EventBus\n"
             "try:\n    EventBus(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__)\n"
         )
-        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
         assert out.stdout.strip() == "ConfigError"
     with EventBus(tmp_path) as bus:  # released on close
         bus.emit(Event("r1", "run", "ok"))

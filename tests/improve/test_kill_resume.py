@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from conftest import TINY
 
+from conftest import TINY
 from labtrust_gym.improve import fingerprint, read_events, verify_chain
 from labtrust_gym.improve.bench_resume import cli_command
-
 
 #: Stages that play episodes (a kill there interrupts real work).
 EPISODE_STAGES = ("baseline", "collect", "eval")
@@ -42,9 +41,13 @@ def _start_and_kill(
     """Start ``labtrust ARGS``; SIGKILL it as soon as the ``nth_start``-th episode stage
     (counted over the whole log) has started. The stage killed, or None when the
     process ended first."""
-    proc = subprocess.Popen(cli_command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        cli_command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     deadline = time.monotonic() + 120
-    while proc.poll() is None and len(_starts(d, playing)) < nth_start and time.monotonic() < deadline:
+    while (
+        proc.poll() is None and len(_starts(d, playing)) < nth_start and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     landed = proc.poll() is None
     if landed:
@@ -53,7 +56,9 @@ def _start_and_kill(
     return _starts(d, playing)[nth_start - 1] if landed else None
 
 
-def test_two_kills_then_resume_equal_the_uninterrupted_run(reference_run: Path, tmp_path: Path) -> None:
+def test_two_kills_then_resume_equal_the_uninterrupted_run(
+    reference_run: Path, tmp_path: Path
+) -> None:
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     d = tmp_path / "run"
@@ -62,16 +67,26 @@ def test_two_kills_then_resume_equal_the_uninterrupted_run(reference_run: Path, 
     stages = [
         f"{e['cycle']}:{e['stage']}"
         for e in read_events(reference_run)
-        if e["kind"] == "stage_done" and e["stage"] in EPISODE_STAGES and not e["payload"].get("skipped")
+        if e["kind"] == "stage_done"
+        and e["stage"] in EPISODE_STAGES
+        and not e["payload"].get("skipped")
     ]
     playing = set(stages)
     rng = np.random.Generator(np.random.PCG64(20261203))
     first = int(rng.integers(1, len(stages)))  # the k-th episode stage of the run
     second = first + 1 + int(rng.integers(1, len(stages) - first + 1))  # counted with the restart
-    k1 = _start_and_kill(["improve", "run", "-c", str(cfg), "--out", str(d), "--quiet"], d, first, env, playing)
+    k1 = _start_and_kill(
+        ["improve", "run", "-c", str(cfg), "--out", str(d), "--quiet"], d, first, env, playing
+    )
     k2 = _start_and_kill(["improve", "resume", str(d), "--quiet"], d, second, env, playing)
     assert k1 is not None and k2 is not None, "a kill did not land: the run ended first"
-    done = subprocess.run(cli_command("improve", "resume", str(d), "--quiet"), capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        cli_command("improve", "resume", str(d), "--quiet"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert fingerprint(d) == fingerprint(reference_run)
     assert verify_chain(d)["ok"]

@@ -17,7 +17,12 @@ def _ingest(agent: KnowledgeAgent, run: str, cycle: int, decision: str = "promot
         candidate="c1",
         gate={"action": "accept", "paired": {"mean": 0.1}},
         decision={"action": decision, "reason": "gate accept"},
-        proposal={"source": "deterministic", "name": "weakest-task", "focus_task": "stat_insertion", "edits": []},
+        proposal={
+            "source": "deterministic",
+            "name": "weakest-task",
+            "focus_task": "stat_insertion",
+            "edits": [],
+        },
     )
 
 
@@ -25,7 +30,12 @@ def test_ingest_writes_pages_with_provenance_and_status(tmp_path: Path) -> None:
     events: list[tuple[str, dict]] = []
     agent = KnowledgeAgent(tmp_path, emit=lambda k, p: events.append((k, p)))
     pages = _ingest(agent, "run-a", 1)
-    assert pages == ["experiments/run-a.md", "policies/c0.md", "policies/c1.md", "tasks/stat_insertion.md"]
+    assert pages == [
+        "experiments/run-a.md",
+        "policies/c0.md",
+        "policies/c1.md",
+        "tasks/stat_insertion.md",
+    ]
     meta, body = read_page(tmp_path / "tasks" / "stat_insertion.md")
     assert meta == {
         "name": "stat_insertion",
@@ -68,26 +78,52 @@ def test_lint_reports_each_kind_of_problem(tmp_path: Path) -> None:
     assert agent.lint() == []
     t = tmp_path / "tasks"
     (t / "no_front.md").write_text("# nothing\n")
-    (t / "bad.md").write_text(render_page({"name": "bad", "type": "recipe", "status": "maybe", "provenance": []}, "x"))
+    (t / "bad.md").write_text(
+        render_page({"name": "bad", "type": "recipe", "status": "maybe", "provenance": []}, "x")
+    )
     (t / "stale.md").write_text(
         render_page(
-            {"name": "stale", "type": "task", "status": "observed-once",
-             "provenance": [{"run": "a", "cycle": 1}, {"run": "a", "cycle": 2}]},
+            {
+                "name": "stale",
+                "type": "task",
+                "status": "observed-once",
+                "provenance": [{"run": "a", "cycle": 1}, {"run": "a", "cycle": 2}],
+            },
             "x",
         )
     )
     (t / "thin.md").write_text(
-        render_page({"name": "thin", "type": "task", "status": "replicated", "provenance": [{"run": "a", "cycle": 1}]}, "x")
+        render_page(
+            {
+                "name": "thin",
+                "type": "task",
+                "status": "replicated",
+                "provenance": [{"run": "a", "cycle": 1}],
+            },
+            "x",
+        )
     )
     (t / "dup.md").write_text(
         render_page(
-            {"name": "dup", "type": "task", "status": "replicated",
-             "provenance": [{"run": "a", "cycle": 1}, {"run": "a", "cycle": 1}]},
+            {
+                "name": "dup",
+                "type": "task",
+                "status": "replicated",
+                "provenance": [{"run": "a", "cycle": 1}, {"run": "a", "cycle": 1}],
+            },
             "x",
         )
     )
     (t / "misplaced.md").write_text(
-        render_page({"name": "m", "type": "policy", "status": "observed-once", "provenance": [{"run": "a", "cycle": "one"}]}, "x")
+        render_page(
+            {
+                "name": "m",
+                "type": "policy",
+                "status": "observed-once",
+                "provenance": [{"run": "a", "cycle": "one"}],
+            },
+            "x",
+        )
     )
     got = {(f["page"], f["problem"].split(" ")[0]) for f in agent.lint()}
     assert got == {

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import constitution_file, tiny
 
+from conftest import constitution_file, tiny
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.improve import (
     JobStore,
@@ -101,7 +101,14 @@ def test_a_stage_done_event_lost_in_a_crash_is_recovered(
     ev = read_events(d)
     rec = [e for e in ev if e["kind"] == "stage_done" and e["payload"].get("recovered")]
     assert [(e["cycle"], e["stage"]) for e in rec] == [(1, "train")]
-    assert sum(1 for e in ev if e["kind"] == "stage_started" and e["stage"] == "train" and e["cycle"] == 1) == 1
+    assert (
+        sum(
+            1
+            for e in ev
+            if e["kind"] == "stage_started" and e["stage"] == "train" and e["cycle"] == 1
+        )
+        == 1
+    )
     assert fingerprint(d) == fingerprint(reference_run)
     assert verify_chain(d)["ok"]
 
@@ -117,10 +124,28 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
             constitution=con,
             proposer={"llm": f"openai:fake@{srv.url}", "timeout_s": 5},
             scripted_proposals=[
-                {"cycle": 1, "name": "forbidden-file",
-                 "edits": [{"file": "policy/invariants/invariant_registry.v0.1.yaml", "op": "delete", "target": "INV"}]},
-                {"cycle": 1, "name": "protected-region",
-                 "edits": [{"op": "replace", "target": "Never prop a door open", "content": "Prop doors open"}]},
+                {
+                    "cycle": 1,
+                    "name": "forbidden-file",
+                    "edits": [
+                        {
+                            "file": "policy/invariants/invariant_registry.v0.1.yaml",
+                            "op": "delete",
+                            "target": "INV",
+                        }
+                    ],
+                },
+                {
+                    "cycle": 1,
+                    "name": "protected-region",
+                    "edits": [
+                        {
+                            "op": "replace",
+                            "target": "Never prop a door open",
+                            "content": "Prop doors open",
+                        }
+                    ],
+                },
                 {"cycle": 2, "name": "too-many-episodes", "collect_episodes": 100},
             ],
         )
@@ -128,7 +153,12 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert s["status"] == "completed" and len(s["cycles"]) == 2
-    rejected = [(c["cycle"], p["source"], p["rule"]) for c in s["cycles"] for p in c["proposals"] if p["status"] == "rejected"]
+    rejected = [
+        (c["cycle"], p["source"], p["rule"])
+        for c in s["cycles"]
+        for p in c["proposals"]
+        if p["status"] == "rejected"
+    ]
     assert rejected == [
         (1, "scripted", "protected.path"),
         (1, "scripted", "protected.skill_region"),
@@ -136,7 +166,9 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
         (2, "llm", "budget.llm_calls"),
     ]
     for c in s["cycles"]:  # the deterministic proposal went ahead every cycle
-        assert any(p["source"] == "deterministic" and p["status"] == "accepted" for p in c["proposals"])
+        assert any(
+            p["source"] == "deterministic" and p["status"] == "accepted" for p in c["proposals"]
+        )
     ev = read_events(tmp_path / "run")
     denied = [(e["cycle"], e["payload"]["rule"]) for e in ev if e["kind"] == "constitution_denied"]
     # (the LLM budget is checked before the call, ahead of the proposals' checks)
@@ -147,7 +179,9 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
         (2, "budget.episodes_per_cycle"),
     ]
     fb = [e for e in ev if e["kind"] == "llm_proposer_fallback"]
-    assert len(fb) == 1 and fb[0]["cycle"] == 1 and "not a JSON object" in fb[0]["payload"]["reason"]
+    assert (
+        len(fb) == 1 and fb[0]["cycle"] == 1 and "not a JSON object" in fb[0]["payload"]["reason"]
+    )
     assert len(srv.requests) == 1  # the second call was denied, never made
     assert s["decisions"] == ["promote", "stop"]
 
@@ -194,7 +228,9 @@ def test_dask_collect_gives_the_same_decisions_as_the_process_pool(tmp_path: Pat
     cfg = tiny(cycles=1)
     with open_executor("local", 2) as h:
         pool = start_run(cfg, tmp_path / "pool", executor=h.executor)
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    )
     try:
         with Client(cluster) as client:
             dask = start_run(cfg, tmp_path / "dask", executor=client.get_executor(pure=False))

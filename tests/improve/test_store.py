@@ -15,15 +15,29 @@ def _store(tmp_path: Path, **kw) -> JobStore:
     s = JobStore(tmp_path / "store.sqlite", **kw)
     if "upto" not in kw or kw["upto"] >= 1:
         s.create_run(
-            "r1", config={"a": 1}, config_hash="h", constitution_version="c@0.1",
-            constitution_hash="ch", seed=3, rung="skill_rules",
+            "r1",
+            config={"a": 1},
+            config_hash="h",
+            constitution_version="c@0.1",
+            constitution_hash="ch",
+            seed=3,
+            rung="skill_rules",
         )
     return s
 
 
 def _cand(s: JobStore, h: str) -> None:
     with s.transaction() as c:
-        s.add_candidate(c, "r1", h, kind="candidate", parent=None, cycle=1, path=f"candidates/{h}.md", status="candidate")
+        s.add_candidate(
+            c,
+            "r1",
+            h,
+            kind="candidate",
+            parent=None,
+            cycle=1,
+            path=f"candidates/{h}.md",
+            status="candidate",
+        )
 
 
 def test_fresh_store_is_at_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
@@ -31,7 +45,14 @@ def test_fresh_store_is_at_the_latest_version_in_wal_mode(tmp_path: Path) -> Non
     assert s.version == SCHEMA_VERSION == len(MIGRATIONS) == 2
     assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert set(s.tables()) >= {
-        "runs", "cycles", "candidates", "proposals", "evals", "gate_results", "jobs", "approvals"
+        "runs",
+        "cycles",
+        "candidates",
+        "proposals",
+        "evals",
+        "gate_results",
+        "jobs",
+        "approvals",
     }
 
 
@@ -63,7 +84,9 @@ def test_a_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.Monke
     import labtrust_gym.improve.store as store_mod
 
     _store(tmp_path, upto=1).close()
-    monkeypatch.setattr(store_mod, "MIGRATIONS", (MIGRATIONS[0], MIGRATIONS[1] + "; CREATE TABLE runs (x)"))
+    monkeypatch.setattr(
+        store_mod, "MIGRATIONS", (MIGRATIONS[0], MIGRATIONS[1] + "; CREATE TABLE runs (x)")
+    )
     with pytest.raises(sqlite3.OperationalError):
         JobStore(tmp_path / "store.sqlite")
     monkeypatch.undo()
@@ -84,14 +107,12 @@ def test_one_champion_per_run(tmp_path: Path) -> None:
     assert (rows["aaa"]["is_champion"], rows["aaa"]["status"]) == (0, "retired")
     assert (rows["bbb"]["is_champion"], rows["bbb"]["status"]) == (1, "champion")
     # a writer that bypasses set_champion cannot make a second champion
-    with pytest.raises(sqlite3.IntegrityError):
-        with s.transaction() as c:
-            c.execute("UPDATE candidates SET is_champion = 1 WHERE hash = 'aaa'")
+    with pytest.raises(sqlite3.IntegrityError), s.transaction() as c:
+        c.execute("UPDATE candidates SET is_champion = 1 WHERE hash = 'aaa'")
     assert s.champion("r1") == "bbb"
     # an unknown candidate is refused and the transaction leaves the champion alone
-    with pytest.raises(ConfigError, match="not in the store"):
-        with s.transaction() as c:
-            s.set_champion(c, "r1", "zzz")
+    with pytest.raises(ConfigError, match="not in the store"), s.transaction() as c:
+        s.set_champion(c, "r1", "zzz")
     assert s.champion("r1") == "bbb"
 
 

@@ -47,7 +47,9 @@ def add_parser(sub: Any) -> None:
     r = isub.add_parser("run", help="run an improvement loop from a config")
     r.add_argument("-c", "--config", required=True, help="improve config YAML")
     r.add_argument("--out", default=None, help="run directory (default runs/improve/RUN_ID)")
-    r.add_argument("--llm", default=None, help="advisory LLM proposer backend spec (overrides the config)")
+    r.add_argument(
+        "--llm", default=None, help="advisory LLM proposer backend spec (overrides the config)"
+    )
     _exec_args(r)
     r.set_defaults(func=_run)
 
@@ -141,7 +143,11 @@ def _print_summary(s: dict[str, Any], as_json: bool) -> None:
         denied = [p for p in c["proposals"] if p["status"] == "rejected"]
         print(
             f"  cycle {c['cycle']} [{c['rung']}]: {gate} -> {c['decision'] or c['status']}"
-            + (f"; {len(denied)} proposal(s) denied ({', '.join(p['rule'] for p in denied)})" if denied else "")
+            + (
+                f"; {len(denied)} proposal(s) denied ({', '.join(p['rule'] for p in denied)})"
+                if denied
+                else ""
+            )
         )
     ev = s["events"]
     print(f"events: {ev['count']}, chain {'ok' if ev['chain_ok'] else 'BROKEN'}")

@@ -88,17 +88,19 @@ def kill_resume_bench(
     try:
         ref_dir = root / "reference"
         t0 = time.perf_counter()
-        r = _run_to_end(["improve", "run", "-c", str(cfg), "--out", str(ref_dir), "--quiet"], timeout_s)
+        r = _run_to_end(
+            ["improve", "run", "-c", str(cfg), "--out", str(ref_dir), "--quiet"], timeout_s
+        )
         ref_wall = time.perf_counter() - t0
         if r.returncode != 0:
             raise RuntimeError(f"reference run failed ({r.returncode}): {r.stderr[-2000:]}")
         ref = fingerprint(ref_dir)
         say(f"reference run: {ref_wall:.1f} s, decisions {[c['decision'] for c in ref['cycles']]}")
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x1B])))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for k in range(kills):
             d = root / f"trial{k:03d}"
-            moments = []
+            moments: list[dict[str, Any]] = []
             unfinished: list[Any] = []
             first = True
             for _ in range(kills_per_trial):
@@ -127,14 +129,18 @@ def kill_resume_bench(
                     continue
                 first = False
             if first:
-                res = _run_to_end(["improve", "run", "-c", str(cfg), "--out", str(d), "--quiet"], timeout_s)
+                res = _run_to_end(
+                    ["improve", "run", "-c", str(cfg), "--out", str(d), "--quiet"], timeout_s
+                )
             else:
                 res = _run_to_end(["improve", "resume", str(d), "--quiet"], timeout_s)
             ok_exit = res.returncode == 0
             if (d / "events.jsonl").exists():
                 for e in read_events(d):
                     if e["kind"] == "run_resumed":
-                        unfinished += [f"{u['cycle']}:{u['stage']}" for u in e["payload"]["unfinished"]]
+                        unfinished += [
+                            f"{u['cycle']}:{u['stage']}" for u in e["payload"]["unfinished"]
+                        ]
             equal = ok_exit and fingerprint(d) == ref
             chain = verify_chain(d)["ok"] if (d / "events.jsonl").exists() else False
             rows.append(

@@ -99,10 +99,11 @@ class KnowledgeAgent:
         prov = {"run": run_id, "cycle": int(cycle), "source": "eval"}
         touched: list[Path] = []
         for task, score in sorted(task_scores.items()):
-            codes = ", ".join(f"{c} x{n}" for c, n in list((task_codes.get(task) or {}).items())[:5])
-            obs = (
-                f"champion {champion} scores {score:.4f} (mean selection score)"
-                + (f"; reason codes: {codes}" if codes else "; no reason codes")
+            codes = ", ".join(
+                f"{c} x{n}" for c, n in list((task_codes.get(task) or {}).items())[:5]
+            )
+            obs = f"champion {champion} scores {score:.4f} (mean selection score)" + (
+                f"; reason codes: {codes}" if codes else "; no reason codes"
             )
             touched.append(self._upsert("task", task, f"Task: {task}", obs, prov))
         delta = ((gate or {}).get("paired") or {}).get("mean")
@@ -112,14 +113,16 @@ class KnowledgeAgent:
                 + (f", mean paired delta {float(delta):+.4f}" if delta is not None else "")
                 + f"; decision {decision['action']}"
             )
-            touched.append(self._upsert("policy", candidate, f"Skill version {candidate}", obs, prov))
+            touched.append(
+                self._upsert("policy", candidate, f"Skill version {candidate}", obs, prov)
+            )
         obs = f"champion {champion} after the decision ({decision['action']})"
         touched.append(self._upsert("policy", champion, f"Skill version {champion}", obs, prov))
         edits = len(proposal.get("edits") or ())
         obs = (
             f"proposal {proposal.get('source')}/{proposal.get('name')}: focus "
-            f"{proposal.get('focus_task')}, method {proposal.get('method')}, {edits} extra edit(s); "
-            f"decision {decision['action']}: {decision['reason']}"
+            f"{proposal.get('focus_task')}, method {proposal.get('method')}, "
+            f"{edits} extra edit(s); decision {decision['action']}: {decision['reason']}"
         )
         touched.append(self._upsert("experiment", run_id, f"Experiment: run {run_id}", obs, prov))
         rel = sorted({p.relative_to(self.root).as_posix() for p in touched})
@@ -187,7 +190,11 @@ class KnowledgeAgent:
                 continue
             keys: list[tuple[Any, ...]] = []
             for i, p in enumerate(provs):
-                if not isinstance(p, dict) or not p.get("run") or not isinstance(p.get("cycle"), int):
+                if (
+                    not isinstance(p, dict)
+                    or not p.get("run")
+                    or not isinstance(p.get("cycle"), int)
+                ):
                     bad(f"provenance[{i}] must be a mapping with run and cycle")
                     continue
                 keys.append((p.get("run"), p.get("cycle"), p.get("source")))

@@ -171,7 +171,7 @@ def train_optuna(
         text, _ = update(champion, Patch(edits, "optuna"), reference=reference)
         return text, edits
 
-    log = []
+    log: list[dict[str, Any]] = []
     study.enqueue_trial({k: defaults[k] for k in space})
     for _ in range(trials):
         trial = study.ask()
