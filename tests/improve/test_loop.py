@@ -113,7 +113,7 @@ def test_a_stage_done_event_lost_in_a_crash_is_recovered(
     assert verify_chain(d)["ok"]
 
 
-def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
+def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path, fake_episodes: None) -> None:
     """A forbidden edit, a protected-region edit, an exhausted episode budget and an
     exhausted LLM-call budget are rejected proposals; a garbled LLM reply falls back."""
     con = constitution_file(tmp_path, budgets__llm_calls=1, budgets__episodes_per_cycle=40)
@@ -195,7 +195,7 @@ def test_a_fatal_rule_stops_the_run_before_any_episode(tmp_path: Path) -> None:
     assert not any(e["kind"] == "stage_started" for e in ev)
 
 
-def test_promotion_waits_for_an_approval(tmp_path: Path) -> None:
+def test_promotion_waits_for_an_approval(tmp_path: Path, fake_episodes: None) -> None:
     con = constitution_file(tmp_path, human_gates__require_approval_for=["promote"])
     d = tmp_path / "run"
     s = start_run(tiny(constitution=con, cycles=1), d)
@@ -238,3 +238,46 @@ def test_dask_collect_gives_the_same_decisions_as_the_process_pool(tmp_path: Pat
         cluster.close()
     assert pool["decisions"] == dask["decisions"] == ["promote"]
     assert fingerprint(tmp_path / "pool") == fingerprint(tmp_path / "dask")
+
+
+def test_a_plateau_escalates_to_an_optuna_search(tmp_path: Path, fake_episodes: None) -> None:
+    cfg = tiny(
+        cycles=3,
+        ladder=["skill_rules", "optuna_params"],
+        rungs={"optuna_params": {"trials": 3, "max_edits": 2}},
+        decide={"plateau_cycles": 1, "rollback_threshold": 0.05, "floor": 0.0},
+    )
+    d = tmp_path / "run"
+    s = start_run(cfg, d)
+    assert s["decisions"] == ["promote", "escalate", "promote"]
+    assert [c["rung"] for c in s["cycles"]] == ["skill_rules", "skill_rules", "optuna_params"]
+    assert s["cycles"][1]["candidate"] is None
+    st = JobStore(d / "store.sqlite", read_only=True)
+    try:
+        tr = st.job_output(s["run_id"], 3, "train")
+    finally:
+        st.close()
+    assert len(tr["trials"]) == 3 and tr["trials"][0]["params"]["qc_interval_s"] == 3600
+    assert [e["op"] for e in tr["selected"]] and all(e["op"] == "replace" for e in tr["selected"])
+    assert (d / "optuna" / "c003.db").is_file()
+    champion = (d / "champion.md").read_text()
+    assert "qc_interval_s: 3600" not in champion  # the tuned value was promoted
+
+
+def test_a_safety_veto_rolls_back_and_the_edit_is_not_tried_again(
+    tmp_path: Path, fake_episodes: None
+) -> None:
+    harmful = {"op": "insert_after", "target": "rules:", "content": "- prop_doors_open"}
+    cfg = tiny(
+        cycles=2,
+        scripted_proposals=[{"cycle": 1, "name": "doors", "edits": [harmful]}],
+        rungs={"skill_rules": {"max_edits": 1}},
+    )
+    s = start_run(cfg, tmp_path / "run")
+    c1, c2 = s["cycles"]
+    assert c1["gate"]["action"] == "vetoed" and c1["gate"]["vetoes"] == 2
+    assert c1["decision"] == "rollback" and c1["champion_after"] == c1["champion_before"]
+    # cycle 2 proposes from the rules; the vetoed edit stays in the rejected buffer
+    assert c2["decision"] == "promote"
+    text = (tmp_path / "run" / "champion.md").read_text()
+    assert "- prop_doors_open" not in text and "- stat_first" in text
