@@ -137,3 +137,16 @@ def test_lint_reports_each_kind_of_problem(tmp_path: Path) -> None:
         ("tasks/stale.md", "status"),
         ("tasks/thin.md", "status"),
     }
+
+
+def test_text_a_person_adds_below_the_observations_is_kept(tmp_path: Path) -> None:
+    agent = KnowledgeAgent(tmp_path)
+    _ingest(agent, "run-a", 1)
+    p = tmp_path / "tasks" / "stat_insertion.md"
+    meta, body = read_page(p)
+    p.write_text(render_page(meta, body + "\n## Lessons\n\n- STAT tactics matter here.\n"))
+    _ingest(agent, "run-a", 2)
+    _, body = read_page(p)
+    obs, lessons = body.split("## Lessons")
+    assert obs.count("- run run-a cycle") == 2 and "cycle 2" in obs
+    assert lessons.strip() == "- STAT tactics matter here."

@@ -281,3 +281,36 @@ def test_a_safety_veto_rolls_back_and_the_edit_is_not_tried_again(
     assert c2["decision"] == "promote"
     text = (tmp_path / "run" / "champion.md").read_text()
     assert "- prop_doors_open" not in text and "- stat_first" in text
+
+
+def test_final_evaluation_on_the_test_split(tmp_path: Path, fake_episodes: None) -> None:
+    d = tmp_path / "run"
+    s = start_run(tiny(cycles=1, test_episodes=2), d)
+    assert s["decisions"] == ["promote"]
+    rep = s["final_test"]
+    assert rep["episodes"] == 2 and rep["rows"][0]["diff"]["mean"] > 0
+    st = JobStore(d / "store.sqlite", read_only=True)
+    try:
+        rows = st.rows("evals", s["run_id"], where="AND split = 'test'", order="role, episode_id")
+    finally:
+        st.close()
+    assert [(r["role"], r["seed"]) for r in rows] == [
+        ("champion", 3000),
+        ("champion", 3001),
+        ("seed", 3000),
+        ("seed", 3001),
+    ]
+    assert {r["skill_hash"] for r in rows if r["role"] == "champion"} == {s["champion"]}
+    kinds = [(e["stage"], e["kind"]) for e in read_events(d)]
+    assert ("knowledge", "knowledge_updated") in kinds and ("final", "stage_done") in kinds
+
+
+def test_the_active_lab_profile_must_be_the_configs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABTRUST_PROFILE", "partner_x")
+    with pytest.raises(ConfigError, match="runs under 'partner_x'"):
+        start_run(tiny(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    s = start_run(tiny(lab_profile="partner_x"), tmp_path / "run")
+    assert s["status"] == "stopped" and "scope.lab_profile" in s["status_reason"]

@@ -570,7 +570,7 @@ class CycleStages:
         chosen: Mapping[str, Any] | None,
     ) -> StageResult:
         kroot = self.paths.knowledge(self.cfg.knowledge_dir)
-        agent = KnowledgeAgent(kroot)
+        agent = KnowledgeAgent(kroot, emit=lambda k, p: self.emit("knowledge", k, cycle, p))
         scores, codes = task_summary(st.selection[st.champion])
         pages = agent.ingest(
             run_id=self.run_id,

@@ -36,7 +36,6 @@ PAGE_TYPES = ("task", "policy", "experiment")
 STATUSES = ("observed-once", "replicated", "human-confirmed")
 _DIRS = {"task": "tasks", "policy": "policies", "experiment": "experiments"}
 _OBS = "## Observations"
-_LESSONS = "## Lessons"
 
 
 def _slug(name: str) -> str:
@@ -138,7 +137,7 @@ class KnowledgeAgent:
             meta, body = read_page(path)
         else:
             meta = {"name": name, "type": page_type, "status": "observed-once", "provenance": []}
-            body = f"# {title}\n\n{_OBS}\n\n{_LESSONS}\n\n- (none yet)\n"
+            body = f"# {title}\n\n{_OBS}\n"
         provs = list(meta.get("provenance") or [])
         key = (prov["run"], prov["cycle"], prov["source"])
         if any((p.get("run"), p.get("cycle"), p.get("source")) == key for p in provs):
@@ -147,9 +146,14 @@ class KnowledgeAgent:
         meta["provenance"] = provs
         if meta.get("status") != "human-confirmed":  # a person's verdict is never downgraded
             meta["status"] = "replicated" if len(provs) >= 2 else "observed-once"
-        head, sep, tail = body.partition(_LESSONS)
+        # new observations go at the end of the Observations section (text a person
+        # added below it, e.g. a Lessons section, stays where it is)
+        head, sep, tail = body.partition(_OBS)
         line = f"- run {prov['run']} cycle {prov['cycle']}: {observation}"
-        body = head.rstrip("\n") + f"\n{line}\n\n" + sep + tail
+        obs, nl, rest = tail.lstrip("\n").partition("\n## ")
+        obs = obs.rstrip("\n")
+        obs = f"{obs}\n{line}" if obs else line
+        body = head + sep + "\n" + obs + "\n" + (f"\n## {rest}" if nl else "")
         atomic_write_text(path, render_page(meta, body))
         return path
 

@@ -288,6 +288,20 @@ class Orchestrator(CycleStages):
         return s
 
 
+def _check_profile(cfg: ImproveConfig) -> None:
+    """The lab profile the command runs under (``labtrust --profile``, which sets
+    ``LABTRUST_PROFILE`` for this process and its workers) must be the config's: it
+    changes every episode, so a run records and keeps one."""
+    active = os.environ.get("LABTRUST_PROFILE") or None
+    if active != cfg.lab_profile:
+        raise ConfigError(
+            f"the improve config names lab profile {cfg.lab_profile or '(none)'!r} but the "
+            f"command runs under {active or '(none)'!r}; run labtrust "
+            + (f"--profile {cfg.lab_profile} " if cfg.lab_profile else "")
+            + "improve ... (or set lab_profile in the config)"
+        )
+
+
 def _constitution_from_manifest(paths: RunPaths, man: Mapping[str, Any]) -> Constitution:
     doc = man["constitution"]["document"]
     c = Constitution(doc, str(paths.root / MANIFEST))
@@ -311,6 +325,7 @@ def start_run(
     from labtrust_gym.improve.constitution import load_constitution
 
     paths = RunPaths(Path(run_dir))
+    _check_profile(cfg)
     if (paths.root / MANIFEST).exists():
         raise ConfigError(
             f"{paths.root}: already holds an improvement run; continue it with "
@@ -386,6 +401,7 @@ def resume_run(
     replaces the config's executor (results do not depend on it)."""
     paths = RunPaths(Path(run_dir))
     cfg, constitution = _load_run(paths)
+    _check_profile(cfg)
     if executor_cfg:
         cfg = ImproveConfig.from_mapping({**cfg.to_dict(), "executor": dict(executor_cfg)})
     _init_run(paths, cfg, constitution)
