@@ -285,8 +285,9 @@ def test_a_safety_veto_rolls_back_and_the_edit_is_not_tried_again(
 
 def test_final_evaluation_on_the_test_split(tmp_path: Path, fake_episodes: None) -> None:
     d = tmp_path / "run"
-    s = start_run(tiny(cycles=1, test_episodes=2), d)
-    assert s["decisions"] == ["promote"]
+    # cycle 2 decides stop (no candidate, no budget left): the final stage still runs
+    s = start_run(tiny(cycles=2, test_episodes=2), d)
+    assert s["decisions"] == ["promote", "stop"]
     rep = s["final_test"]
     assert rep["episodes"] == 2 and rep["rows"][0]["diff"]["mean"] > 0
     st = JobStore(d / "store.sqlite", read_only=True)

@@ -160,8 +160,9 @@ class CycleStages:
             collect_episodes=batch,
             rejected=st.rejected,
         )
-        candidates: list[tuple[Proposal, str]] = [
-            (p, "")
+        # (proposal, verdict already given: the LLM budget is checked before the call)
+        candidates: list[tuple[Proposal, Verdict | None]] = [
+            (p, None)
             for p in scripted_proposals(
                 cfgp.scripted_proposals,
                 cycle,
@@ -178,7 +179,7 @@ class CycleStages:
                 candidates.append(
                     (
                         Proposal(cycle, "llm", det.focus_task, method, batch, name="llm"),
-                        v.rule + "|" + v.reason,
+                        v,
                     )
                 )
             else:
@@ -197,13 +198,13 @@ class CycleStages:
                 if p is None:
                     self.emit("propose", "llm_proposer_fallback", cycle, {"reason": why}, True)
                 else:
-                    candidates.append((p, ""))
-        candidates.append((det, ""))
+                    candidates.append((p, None))
+        candidates.append((det, None))
         rows: list[dict[str, Any]] = []
         accepted: list[Proposal] = []
-        for p, pre in candidates:
-            v = Verdict(False, *pre.split("|", 1)) if pre else self._check_proposal(p, st)
-            if not v.allowed and not pre:
+        for p, given in candidates:
+            v = given or self._check_proposal(p, st)
+            if given is None and not v.allowed:
                 self._deny(cycle, "propose", v, {"source": p.source, "name": p.name})
             status = "accepted" if v.allowed else "rejected"
             rows.append(

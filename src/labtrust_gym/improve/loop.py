@@ -237,12 +237,14 @@ class Orchestrator(CycleStages):
         base = self.stage(0, "baseline", self._baseline)
         st.selection[self.seed_hash] = base["results"]
         cycle = 0
-        while True:
+        reason = ""
+        while not reason:
             cycle += 1
             v = self.constitution.check_cycle(cycle)
             if cycle > self.cfg.cycles or not v.allowed:
                 if not v.allowed:
                     self._deny(cycle, "run", v, {"what": "cycle"})
+                reason = f"{cycle - 1} cycle(s) done (budget: {self.cfg.cycles})"
                 break
             prop = self.stage(cycle, "propose", self._propose, cycle, st)
             st.llm_calls += prop["llm"]["calls"]
@@ -273,12 +275,12 @@ class Orchestrator(CycleStages):
             st.rung = dec["rung"]
             self.stage(cycle, "knowledge", self._knowledge, cycle, st, cand, ev, dec, chosen)
             if dec["action"] == "stop":
-                return "completed", f"stopped at cycle {cycle}: {dec['reason']}"
+                reason = f"stopped at cycle {cycle}: {dec['reason']}"
         if self.cfg.test_episodes > 0:
             self.stage(0, "final", self._final, st)
         atomic_write_text(self.paths.champion, st.texts[st.champion])
         assert skill_hash(st.texts[st.champion]) == st.champion
-        return "completed", f"{cycle - 1} cycle(s) done (budget: {self.cfg.cycles})"
+        return "completed", reason
 
     def summary(self) -> dict[str, Any]:
         from labtrust_gym.improve.run_dir import run_summary
