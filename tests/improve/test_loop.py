@@ -315,3 +315,14 @@ def test_the_active_lab_profile_must_be_the_configs(
     assert not (tmp_path / "run").exists()
     s = start_run(tiny(lab_profile="partner_x"), tmp_path / "run")
     assert s["status"] == "stopped" and "scope.lab_profile" in s["status_reason"]
+
+
+def test_two_runs_of_one_config_differ_only_in_ts(tmp_path: Path, fake_episodes: None) -> None:
+    a = start_run(tiny(), tmp_path / "a")
+    b = start_run(tiny(), tmp_path / "b")
+    ea = [{k: v for k, v in e.items() if k != "ts"} for e in read_events(tmp_path / "a")]
+    eb = [{k: v for k, v in e.items() if k != "ts"} for e in read_events(tmp_path / "b")]
+    assert ea == eb and a["events"]["head"] == b["events"]["head"]
+    assert fingerprint(tmp_path / "a") == fingerprint(tmp_path / "b")
+    for sub in ("knowledge/tasks/stat_insertion.md", "champion.md", "logs/c001-train.log"):
+        assert (tmp_path / "a" / sub).read_bytes() == (tmp_path / "b" / sub).read_bytes()

@@ -23,6 +23,7 @@ from labtrust_gym.improve.records import CheckpointRecord, EvalReport, Proposal
 from labtrust_gym.improve.run_dir import RunPaths
 from labtrust_gym.improve.store import JobStore
 from labtrust_gym.outputs import atomic_write_text
+from labtrust_gym.rng import derive_seed
 
 __all__ = ["CycleStages", "Paused", "LoopState", "StageResult"]
 
@@ -343,7 +344,7 @@ class CycleStages:
                 eps,
                 champion,
                 trials=int(params["trials"]),
-                seed=int(self.cfg.seed) + cycle,
+                seed=derive_seed(self.cfg.seed, "improve-train", cycle),
                 storage=self.paths.optuna_db(cycle),
                 gate=self.gate,
                 reference=self.seed_doc.text,
