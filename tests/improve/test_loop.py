@@ -326,3 +326,24 @@ def test_two_runs_of_one_config_differ_only_in_ts(tmp_path: Path, fake_episodes:
     assert fingerprint(tmp_path / "a") == fingerprint(tmp_path / "b")
     for sub in ("knowledge/tasks/stat_insertion.md", "champion.md", "logs/c001-train.log"):
         assert (tmp_path / "a" / sub).read_bytes() == (tmp_path / "b" / sub).read_bytes()
+
+
+def test_resume_refuses_a_run_another_process_is_running(
+    reference_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(reference_run, d)
+    st = JobStore(d / "store.sqlite")
+    run_id = run_summary(d)["run_id"]
+    st.start_job(run_id, 3, "propose", 1, "logs/x.log")  # a job the live process runs
+    st.close()
+    with EventBus(d):  # the live writer
+        with pytest.raises(ConfigError, match="another process is running this run"):
+            resume_run(d)
+        with pytest.raises(ConfigError, match="another process"):
+            approve(d, "x", approver="a")
+    st = JobStore(d / "store.sqlite", read_only=True)
+    assert st.job(run_id, 3, "propose")["status"] == "running"  # left alone
+    st.close()

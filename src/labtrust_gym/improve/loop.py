@@ -290,6 +290,17 @@ class Orchestrator(CycleStages):
         return s
 
 
+def _refuse_live(paths: RunPaths) -> None:
+    """A process holds the run's writer lock: it is running; leave its jobs alone."""
+    from labtrust_gym.improve.run_dir import run_is_live
+
+    if run_is_live(paths.root):
+        raise ConfigError(
+            f"{paths.root}: another process is running this run (its events lock is held); "
+            "wait for it to finish or stop it first"
+        )
+
+
 def _check_profile(cfg: ImproveConfig) -> None:
     """The lab profile the command runs under (``labtrust --profile``, which sets
     ``LABTRUST_PROFILE`` for this process and its workers) must be the config's: it
@@ -404,6 +415,7 @@ def resume_run(
     paths = RunPaths(Path(run_dir))
     cfg, constitution = _load_run(paths)
     _check_profile(cfg)
+    _refuse_live(paths)
     if executor_cfg:
         cfg = ImproveConfig.from_mapping({**cfg.to_dict(), "executor": dict(executor_cfg)})
     _init_run(paths, cfg, constitution)
@@ -435,6 +447,7 @@ def approve(run_dir: Path | str, subject: str, *, approver: str, note: str = "")
     ``cycle-N`` for a decision without a candidate). Refused when nothing waits on it."""
     paths = RunPaths(Path(run_dir))
     cfg, _ = _load_run(paths)
+    _refuse_live(paths)
     store = JobStore(paths.store)
     try:
         waiting = store.rows("cycles", cfg.run_id, where="AND status = 'awaiting_approval'")
