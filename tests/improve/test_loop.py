@@ -244,7 +244,7 @@ def test_a_plateau_escalates_to_an_optuna_search(tmp_path: Path, fake_episodes: 
     cfg = tiny(
         cycles=3,
         ladder=["skill_rules", "optuna_params"],
-        rungs={"optuna_params": {"trials": 3, "max_edits": 2}},
+        rungs={"optuna_params": {"trials": 6, "max_edits": 2}},
         decide={"plateau_cycles": 1, "rollback_threshold": 0.05, "floor": 0.0},
     )
     d = tmp_path / "run"
@@ -257,7 +257,7 @@ def test_a_plateau_escalates_to_an_optuna_search(tmp_path: Path, fake_episodes: 
         tr = st.job_output(s["run_id"], 3, "train")
     finally:
         st.close()
-    assert len(tr["trials"]) == 3 and tr["trials"][0]["params"]["qc_interval_s"] == 3600
+    assert len(tr["trials"]) == 6 and tr["trials"][0]["params"]["qc_interval_s"] == 3600
     assert [e["op"] for e in tr["selected"]] and all(e["op"] == "replace" for e in tr["selected"])
     assert (d / "optuna" / "c003.db").is_file()
     champion = (d / "champion.md").read_text()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labtrust_gym.improve.config import ImproveConfig
-from labtrust_gym.improve.constitution import Constitution, Verdict
+from labtrust_gym.improve.constitution import Constitution, ConstitutionError, Verdict
 from labtrust_gym.improve.decide import DecideConfig, decide
 from labtrust_gym.improve.knowledge import KnowledgeAgent, task_summary
 from labtrust_gym.improve.propose import propose_deterministic, propose_llm, scripted_proposals
@@ -33,6 +33,11 @@ StageResult = tuple[Any, Callable[[Any], None], dict[str, Any]]
 
 @dataclass
 class LoopState:
+    """What the loop carries from stage to stage, rebuilt from the stages' stored
+    outputs on resume: the champion, every skill text by hash, the selection episodes of
+    each skill evaluated, the rejected-edit buffer, the decisions so far, the rung, the
+    training episodes played (the gate checks they are held out) and the LLM usage."""
+
     champion: str
     texts: dict[str, str]
     selection: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -118,7 +123,8 @@ class CycleStages:
 
         eps = self.adapter.plan.eval_episodes("valid_seen", self.cfg.selection_episodes)
         v = self.constitution.check_episodes(len(eps), "the baseline evaluation")
-        self.constitution.enforce(v)
+        if not v.allowed:  # nothing to fall back on without a baseline: the run stops
+            raise ConstitutionError(v)
         results = self._rollout(eps, self.seed_doc.text)
         score = mean_score(results, self.gate)
         path = self.paths.write_candidate(self.seed_doc.text)
