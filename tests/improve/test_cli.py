@@ -70,3 +70,33 @@ def test_bad_config_names_the_key(tmp_path: Path, capsys) -> None:
     assert main(["improve", "run", "-c", str(cfg), "--out", str(tmp_path / "r")]) == 2
     assert "unknown key(s) ['cycels']" in capsys.readouterr().err
     assert main(["bench", "improve-resume", "--kills", "0"]) == 2
+
+
+def test_status_shows_how_to_approve_a_waiting_decision(
+    tmp_path: Path, fake_episodes: None, capsys
+) -> None:
+    from conftest import constitution_file, tiny
+    from labtrust_gym.improve import start_run
+
+    con = constitution_file(tmp_path, human_gates__require_approval_for=["promote"])
+    s = start_run(tiny(constitution=con, cycles=1), tmp_path / "run")
+    cand = s["cycles"][0]["candidate"]
+    assert main(["improve", "status", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "awaiting_approval" in out and f"labtrust improve approve RUN {cand}" in out
+    assert (
+        main(
+            [
+                "improve",
+                "approve",
+                str(tmp_path / "run"),
+                cand,
+                "--approver",
+                "bob",
+                "--resume",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert "completed" in capsys.readouterr().out

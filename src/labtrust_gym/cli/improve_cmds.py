@@ -149,6 +149,13 @@ def _print_summary(s: dict[str, Any], as_json: bool) -> None:
                 else ""
             )
         )
+    for c in s["cycles"]:
+        if c["status"] == "awaiting_approval":
+            subject = c["candidate"] or f"cycle-{c['cycle']}"
+            print(
+                f"  cycle {c['cycle']} waits for an approval: labtrust improve approve RUN "
+                f"{subject} (then labtrust improve resume RUN)"
+            )
     ev = s["events"]
     print(f"events: {ev['count']}, chain {'ok' if ev['chain_ok'] else 'BROKEN'}")
 
