@@ -78,7 +78,7 @@ def test_resuming_a_finished_run_changes_nothing(reference_run: Path, tmp_path: 
 
 
 def test_a_stage_done_event_lost_in_a_crash_is_recovered(
-    reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_episodes: None
 ) -> None:
     """Crash after the train stage's commit, before its stage_done event: resume writes
     the event (recovered), does not redo the stage, and ends in the reference state."""
@@ -97,6 +97,8 @@ def test_a_stage_done_event_lost_in_a_crash_is_recovered(
     with pytest.raises(Crash):
         start_run(tiny(), d)
     monkeypatch.setattr(EventBus, "emit", real_emit)
+    ref = tmp_path / "reference"
+    start_run(tiny(), ref)
     resume_run(d)
     ev = read_events(d)
     rec = [e for e in ev if e["kind"] == "stage_done" and e["payload"].get("recovered")]
@@ -109,7 +111,7 @@ def test_a_stage_done_event_lost_in_a_crash_is_recovered(
         )
         == 1
     )
-    assert fingerprint(d) == fingerprint(reference_run)
+    assert fingerprint(d) == fingerprint(ref)
     assert verify_chain(d)["ok"]
 
 
