@@ -109,6 +109,9 @@ def test_protected_content_rules(base: Constitution) -> None:
     assert base.check_seeds([1000, 1001], range(3000, 3100)).allowed
     v = base.check_seeds([1000, 3005], range(3000, 3100))
     assert (v.allowed, v.rule) == (False, "protected.test_seeds") and "3005" in v.reason
+    v = base.check_seeds([1000, 2001], range(3000, 3100), range(1000, 1100))
+    assert (v.allowed, v.rule) == (False, "scope.train_seeds") and "2001" in v.reason
+    assert base.check_seeds([1000], range(3000, 3100), range(1000, 1100)).allowed
 
 
 def test_only_fatal_rules_raise(base: Constitution) -> None:

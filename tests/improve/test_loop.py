@@ -148,6 +148,8 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path, fake_episodes
                         }
                     ],
                 },
+                {"cycle": 1, "name": "test-seeds", "train_seeds": [1001, 3001]},
+                {"cycle": 1, "name": "selection-seeds", "train_seeds": [2001]},
                 {"cycle": 2, "name": "too-many-episodes", "collect_episodes": 100},
             ],
         )
@@ -164,6 +166,8 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path, fake_episodes
     assert rejected == [
         (1, "scripted", "protected.path"),
         (1, "scripted", "protected.skill_region"),
+        (1, "scripted", "protected.test_seeds"),
+        (1, "scripted", "scope.train_seeds"),
         (2, "scripted", "budget.episodes_per_cycle"),
         (2, "llm", "budget.llm_calls"),
     ]
@@ -177,6 +181,8 @@ def test_denials_are_recorded_and_the_loop_goes_on(tmp_path: Path, fake_episodes
     assert denied == [
         (1, "protected.path"),
         (1, "protected.skill_region"),
+        (1, "protected.test_seeds"),
+        (1, "scope.train_seeds"),
         (2, "budget.llm_calls"),
         (2, "budget.episodes_per_cycle"),
     ]

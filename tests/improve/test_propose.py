@@ -87,6 +87,7 @@ def test_a_valid_reply_is_a_proposal(server: FakeOpenAI) -> None:
         "focus_task": "qc_cascade",
         "edits": [{"op": "insert_after", "target": "rules:", "content": "- patient_based_qc"}],
         "rationale": "QC drift is caught late",
+        "train_seeds": [1010, 1011],
     }
     server.script.append(("ok", json.dumps(reply)))
     p, why, usage = _ask(server)
@@ -100,6 +101,7 @@ def test_a_valid_reply_is_a_proposal(server: FakeOpenAI) -> None:
             "content": "- patient_based_qc",
         },
     )
+    assert p.train_seeds == (1010, 1011)
     assert usage["calls"] == 1 and usage["tokens"] > 0
     body = server.requests[0]["body"]
     assert body["model"] == "fake-model" and "stat_insertion" in body["messages"][1]["content"]
@@ -111,6 +113,7 @@ def test_a_valid_reply_is_a_proposal(server: FakeOpenAI) -> None:
         ("I think you should add STAT tactics!", "not a JSON object"),
         ('{"focus_task": "coord_risk", "edits": []}', "focus_task 'coord_risk'"),
         ('{"focus_task": "qc_cascade", "edits": [{"op": "explode"}]}', "edit 0"),
+        ('{"focus_task": "qc_cascade", "edits": [], "train_seeds": ["a"]}', "train_seeds"),
         (
             json.dumps(
                 {

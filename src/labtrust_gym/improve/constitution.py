@@ -8,9 +8,10 @@ only a rule listed in the document's ``fatal`` stops the run: :meth:`Constitutio
 raises :class:`ConstitutionError` for it.
 
 Rules: ``scope.task`` / ``scope.preset`` / ``scope.method`` / ``scope.lab_profile`` (what
-a run may touch), ``scope.edit_target`` (only the skill document and repository paths
-are edit targets), ``budget.*`` (cycles, episodes per cycle, wall time, LLM calls and
-tokens), ``network.loopback`` (LLM endpoints on loopback unless allowed),
+a run may touch), ``scope.edit_target`` (only the skill document is an edit target),
+``scope.train_seeds`` (training seeds come from the train split), ``budget.*``
+(cycles, episodes per cycle, wall time, LLM calls and tokens), ``network.loopback``
+(LLM endpoints on loopback unless allowed),
 ``protected.path`` / ``protected.skill_region`` / ``protected.test_seeds`` (content no
 edit may touch).
 """
@@ -45,6 +46,7 @@ RULES = (
     "scope.method",
     "scope.lab_profile",
     "scope.edit_target",
+    "scope.train_seeds",
     "budget.cycles",
     "budget.episodes_per_cycle",
     "budget.wall_time",
@@ -294,15 +296,29 @@ class Constitution:
             return _deny("protected.skill_region", problem)
         return _OK
 
-    def check_seeds(self, seeds: Sequence[int], test_seeds: Iterable[int]) -> Verdict:
-        if not self.doc["protected"]["test_split_seeds"]:
-            return _OK
-        bad = sorted(set(int(s) for s in seeds) & set(int(s) for s in test_seeds))
-        if bad:
+    def check_seeds(
+        self,
+        seeds: Sequence[int],
+        test_seeds: Iterable[int],
+        train_seeds: Iterable[int] | None = None,
+    ) -> Verdict:
+        """Training seeds a proposal names: none of the held-out test split
+        (``protected.test_seeds``) and, when ``train_seeds`` is given, all from the train
+        split (``scope.train_seeds``)."""
+        asked = {int(s) for s in seeds}
+        bad = sorted(asked & {int(s) for s in test_seeds})
+        if bad and self.doc["protected"]["test_split_seeds"]:
             return _deny(
                 "protected.test_seeds",
                 f"seeds {bad[:5]} belong to the held-out test split; training may not use them",
             )
+        if train_seeds is not None:
+            outside = sorted(asked - {int(s) for s in train_seeds})
+            if outside:
+                return _deny(
+                    "scope.train_seeds",
+                    f"seeds {outside[:5]} are not in the train split; collect only from it",
+                )
         return _OK
 
 

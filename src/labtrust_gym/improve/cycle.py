@@ -293,7 +293,8 @@ class CycleStages:
         v = c.check_episodes(need, f"proposal {p.source}/{p.name}")
         if not v.allowed:
             return v
-        v = c.check_seeds(p.train_seeds, self.adapter.plan.seeds("test"))
+        plan = self.adapter.plan
+        v = c.check_seeds(p.train_seeds, plan.seeds("test"), plan.seeds("train"))
         if not v.allowed:
             return v
         for e in p.edits:

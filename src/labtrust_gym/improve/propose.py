@@ -98,7 +98,8 @@ LLM_SYSTEM = (
     "You propose the next experiment of a lab team's skill optimizer. Reply with one JSON "
     'object only: {"focus_task": one of the task types given, "edits": a list of at most '
     'N edits {"op": "replace"|"insert_after"|"append"|"delete", "target": exact text of '
-    'the skill, "content": new text}, "rationale": one sentence}. Never edit text between '
+    'the skill, "content": new text}, optionally "train_seeds": training seeds of the '
+    'focus task to collect, "rationale": one sentence}. Never edit text between '
     "labtrust:protected markers and never repeat a rejected edit."
 )
 
@@ -178,6 +179,11 @@ def propose_llm(
         if check_protected(skill_text, new_text) is not None:
             return None, f"edit {i} changes a protected region", usage
         edits.append({"file": "skill", "op": e.op, "target": e.target, "content": e.content})
+    seeds = doc.get("train_seeds", [])
+    if not isinstance(seeds, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in seeds
+    ):
+        return None, "train_seeds must be a list of integers", usage
     return (
         Proposal(
             cycle,
@@ -186,6 +192,7 @@ def propose_llm(
             method,
             collect_episodes,
             tuple(edits),
+            tuple(int(x) for x in seeds[:64]),
             rationale=str(doc.get("rationale", ""))[:500],
             name="llm",
         ),
