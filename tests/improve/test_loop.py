@@ -355,3 +355,29 @@ def test_resume_refuses_a_run_another_process_is_running(
     st = JobStore(d / "store.sqlite", read_only=True)
     assert st.job(run_id, 3, "propose")["status"] == "running"  # left alone
     st.close()
+
+
+def test_resume_starts_from_the_recorded_seed_even_if_the_skill_file_changed(
+    tmp_path: Path, fake_episodes: None
+) -> None:
+    from labtrust_gym.skillopt.document import load_skill, skill_hash
+
+    seed = load_skill("lab_team_weak_seed").text
+    f = tmp_path / "my_skill.md"
+    f.write_text(seed)
+    con = constitution_file(tmp_path, human_gates__require_approval_for=["promote"])
+    d = tmp_path / "run"
+    s = start_run(tiny(skill=str(f), constitution=con, cycles=1), d)
+    assert s["status"] == "awaiting_approval"
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["seed_skill"] == {"ref": str(f), "hash": skill_hash(seed)}
+    f.write_text(seed.replace("qc_interval_s: 3600", "qc_interval_s: 600"))  # edited meanwhile
+    approve(d, s["cycles"][0]["candidate"], approver="a")
+    s2 = resume_run(d)
+    assert s2["status"] == "completed" and s2["champion"] == s["cycles"][0]["candidate"]
+    st = JobStore(d / "store.sqlite", read_only=True)
+    try:
+        (seed_row,) = st.rows("candidates", s2["run_id"], where="AND kind = 'seed'")
+    finally:
+        st.close()
+    assert seed_row["hash"] == skill_hash(seed)

@@ -54,8 +54,9 @@ class Orchestrator(CycleStages):
         executor: Any = None,
         backend: Any = None,
         log: Callable[[str], None] | None = None,
+        seed_text: str | None = None,
     ) -> None:
-        from labtrust_gym.skillopt.document import load_skill, skill_hash
+        from labtrust_gym.skillopt.document import SkillDoc, load_skill, skill_hash
         from labtrust_gym.skillopt.gate import GateConfig
 
         self.paths = paths
@@ -64,7 +65,9 @@ class Orchestrator(CycleStages):
         self.run_id = cfg.run_id
         self.gate = GateConfig(**cfg.gate)
         self.decide_cfg = DecideConfig(**cfg.decide)
-        self.seed_doc = load_skill(cfg.skill)
+        self.seed_doc = (
+            load_skill(cfg.skill) if seed_text is None else SkillDoc.from_text(seed_text, cfg.skill)
+        )
         self.seed_hash = skill_hash(self.seed_doc.text)
         self._executor = executor
         self._backend = backend
@@ -347,10 +350,15 @@ def start_run(
     from labtrust_gym.outputs import check_output_dir
 
     check_output_dir(paths.root, "improve run directory")
+    from labtrust_gym.skillopt.document import load_skill
+
     constitution = load_constitution(cfg.constitution)
-    write_manifest(paths, cfg, constitution)
+    seed_text = load_skill(cfg.skill).text
+    write_manifest(paths, cfg, constitution, seed_text)
     _init_run(paths, cfg, constitution)
-    return Orchestrator(paths, cfg, constitution, executor=executor, backend=backend, log=log).run()
+    return Orchestrator(
+        paths, cfg, constitution, executor=executor, backend=backend, log=log, seed_text=seed_text
+    ).run()
 
 
 def _init_run(paths: RunPaths, cfg: ImproveConfig, constitution: Constitution) -> None:
@@ -391,6 +399,11 @@ def _init_run(paths: RunPaths, cfg: ImproveConfig, constitution: Constitution) -
                 ),
                 sync=True,
             )
+
+
+def _seed_text(paths: RunPaths) -> str:
+    """The seed skill the run started from (its copy in the run directory)."""
+    return paths.read_candidate(str(read_manifest(paths)["seed_skill"]["hash"]))
 
 
 def _load_run(paths: RunPaths) -> tuple[ImproveConfig, Constitution]:
@@ -439,7 +452,15 @@ def resume_run(
             ),
             sync=True,
         )
-    return Orchestrator(paths, cfg, constitution, executor=executor, backend=backend, log=log).run()
+    return Orchestrator(
+        paths,
+        cfg,
+        constitution,
+        executor=executor,
+        backend=backend,
+        log=log,
+        seed_text=_seed_text(paths),
+    ).run()
 
 
 def approve(run_dir: Path | str, subject: str, *, approver: str, note: str = "") -> None:

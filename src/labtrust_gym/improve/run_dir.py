@@ -92,10 +92,14 @@ class RunPaths:
         return text
 
 
-def write_manifest(paths: RunPaths, cfg: Any, constitution: Any) -> None:
+def write_manifest(paths: RunPaths, cfg: Any, constitution: Any, seed_text: str) -> None:
+    """Write ``manifest.json`` and the seed skill's text (``candidates/<hash>.md``), so
+    a resumed run starts from the same seed even if the skill file changed since."""
     from labtrust_gym._version import __version__
     from labtrust_gym.improve.store import SCHEMA_VERSION
+    from labtrust_gym.skillopt.document import skill_hash
 
+    paths.write_candidate(seed_text)
     atomic_write_json(
         paths.root / MANIFEST,
         {
@@ -110,6 +114,7 @@ def write_manifest(paths: RunPaths, cfg: Any, constitution: Any) -> None:
                 "document": constitution.doc,
             },
             "seed": cfg.seed,
+            "seed_skill": {"ref": cfg.skill, "hash": skill_hash(seed_text)},
             "labtrust_gym_version": __version__,
             "store_schema_version": SCHEMA_VERSION,
         },
