@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _improve_helpers import TINY
 
-from conftest import TINY
 from labtrust_gym.cli.main import main
 
 
@@ -75,7 +75,8 @@ def test_bad_config_names_the_key(tmp_path: Path, capsys) -> None:
 def test_status_shows_how_to_approve_a_waiting_decision(
     tmp_path: Path, fake_episodes: None, capsys
 ) -> None:
-    from conftest import constitution_file, tiny
+    from _improve_helpers import constitution_file, tiny
+
     from labtrust_gym.improve import start_run
 
     con = constitution_file(tmp_path, human_gates__require_approval_for=["promote"])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _improve_helpers import TINY
 
-from conftest import TINY
 from labtrust_gym.improve import fingerprint, read_events, verify_chain
 from labtrust_gym.improve.bench_resume import cli_command
 

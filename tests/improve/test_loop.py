@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from _improve_helpers import constitution_file, tiny
 
-from conftest import constitution_file, tiny
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.improve import (
     JobStore,
