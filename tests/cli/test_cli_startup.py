@@ -42,3 +42,41 @@ def test_help_imports_no_heavy_dependency_and_loads_no_plugins() -> None:
     assert "labtrust_gym.cli.benchmark_cmds" in mods  # every command module was imported
     assert not [m for m in mods if m.split(".")[0] in HEAVY]
     assert "importlib.metadata" not in mods  # no plugin scan
+
+
+def _registered(modname: str) -> list[str]:
+    import argparse
+    import importlib
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    importlib.import_module(modname).add_parser(sub)
+    return list(sub.choices)
+
+
+def test_command_map_names_every_registered_command() -> None:
+    from labtrust_gym.cli.main import COMMAND_MODULES, COMMANDS
+
+    registered = {c: m for m in COMMAND_MODULES for c in _registered(m)}
+    assert registered == COMMANDS
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    mods = _loaded(
+        "from labtrust_gym.cli.main import main\n"
+        "try:\n    main(['validate-policy', '--help'])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0\n"
+    )
+    cli_mods = {m for m in mods if m.startswith("labtrust_gym.cli.")}
+    assert cli_mods == {"labtrust_gym.cli.main", "labtrust_gym.cli.validate_policy"}
+
+
+def test_unknown_command_still_lists_every_command(capsys: object) -> None:
+    from labtrust_gym.cli.main import COMMANDS, main
+
+    try:
+        main(["no-such-command"])
+    except SystemExit as e:
+        assert e.code == 2
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "invalid choice: 'no-such-command'" in err
+    assert all(c in err for c in COMMANDS)

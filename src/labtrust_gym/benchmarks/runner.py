@@ -203,9 +203,7 @@ def run_episode(
     elif controller == "llm":
         raise ConfigError("controller 'llm' needs an LLM backend (--llm SPEC or --llm-replay)")
     method = None
-    if coord_method is None and controller == "scripted":
-        # Coordination tasks name the method their own team is (it talks over the bus).
-        coord_method = getattr(task, "default_coord_method", None)
+    coord_method = _coord_method_id(task, controller, coord_method)
     if coord_method is not None:
         from labtrust_gym.baselines.coordination import make_coordination_method
 
@@ -214,7 +212,10 @@ def run_episode(
         )
     inj = _resolve_injection(task, injection)
     if env is None:
-        env = make_domain_env(task, domain_id, record_log=record_log)
+        # Per-agent masks and views in the infos are for methods that read the infos;
+        # the controllers read the engine, so without a method they would be built for
+        # nobody (most of an episode's time in a small lab).
+        env = make_domain_env(task, domain_id, record_log=record_log, rich=method is not None)
     env.record_log = record_log
     if hasattr(task, "injection"):
         task.injection = inj  # on_initial_state runs inside env.reset
@@ -342,11 +343,23 @@ def run_episode(
     return metrics, env
 
 
-def make_domain_env(task: BenchmarkTask, domain_id: str, *, record_log: bool = False) -> Any:
-    """The task's env over the adapter of domain ``domain_id`` (its factory is called)."""
+def _coord_method_id(task: Any, controller: str, coord_method: str | None) -> str | None:
+    """The coordination method an episode runs: the one asked for, else (scripted) the
+    task's own (coordination tasks' teams talk over the bus), else none."""
+    if coord_method is None and controller == "scripted":
+        return getattr(task, "default_coord_method", None)
+    return coord_method
+
+
+def make_domain_env(
+    task: BenchmarkTask, domain_id: str, *, record_log: bool = False, rich: bool | None = None
+) -> Any:
+    """The task's env over the adapter of domain ``domain_id`` (its factory is called);
+    ``rich``: action masks and views in the infos (None: the env's default)."""
     from labtrust_gym.domain import make_domain_adapter
 
-    return task.make_env(record_log=record_log, engine=make_domain_adapter(domain_id, task))
+    kw: dict[str, Any] = {} if rich is None else {"rich_infos": rich, "action_masks": rich}
+    return task.make_env(record_log=record_log, engine=make_domain_adapter(domain_id, task), **kw)
 
 
 def run_benchmark(
@@ -416,7 +429,12 @@ def run_benchmark(
         from labtrust_gym.evidence.keys import audit_key
 
         audit_key()  # a key problem is reported before the first episode, not after
-    env = make_domain_env(t, domain_id, record_log=log_dir is not None)
+    env = make_domain_env(
+        t,
+        domain_id,
+        record_log=log_dir is not None,
+        rich=_coord_method_id(t, controller, coord_method) is not None,
+    )
     llm_session = None
     if llm is not None:
         from labtrust_gym.llm import as_session

@@ -59,7 +59,61 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The module of each command, so that running one command imports only its module (the
+#: others' imports cost start-up time for nothing). ``tests/cli`` checks it against what
+#: the modules register; a command missing here still works, through the full parser.
+COMMANDS: dict[str, str] = {
+    "validate-policy": "labtrust_gym.cli.validate_policy",
+    **{
+        c: "labtrust_gym.cli.benchmark_cmds"
+        for c in (
+            "run-benchmark",
+            "quick-eval",
+            "run-summary",
+            "summarize-results",
+            "replay",
+            "determinism-report",
+            "list-tasks",
+        )
+    },
+    "bench": "labtrust_gym.cli.bench",
+    "plugins": "labtrust_gym.cli.plugins_cmd",
+    "artifacts": "labtrust_gym.cli.artifacts_cmd",
+    **{
+        c: "labtrust_gym.cli.assurance"
+        for c in ("security-suite", "safety-case", "run-pack", "mutants")
+    },
+    **{
+        c: "labtrust_gym.cli.studies" for c in ("run-study", "run-coordination-study", "make-plots")
+    },
+    **{
+        c: "labtrust_gym.cli.evidence_cmds"
+        for c in ("export-evidence", "verify-bundle", "audit-key")
+    },
+    **{
+        c: "labtrust_gym.cli.skillopt_cmds"
+        for c in ("optimize-skill", "eval-skill", "optimize-params")
+    },
+}
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (after ``labtrust``'s own options), if any."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--profile":
+            i += 2
+        elif a.startswith("-"):
+            return None  # --help, or an option the full parser will report
+        else:
+            return a
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``labtrust`` parser; given ``argv`` whose command is in :data:`COMMANDS`, with
+    only that command's module (the others are not imported)."""
     import argparse
     import importlib
 
@@ -77,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         "overlay, providers, path overrides, extension packages); default: $LABTRUST_PROFILE",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for modname in COMMAND_MODULES:
+    command = _command_of(argv) if argv is not None else None
+    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    for modname in modules:
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
@@ -170,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _version_only(argv):
         print(f"labtrust-gym {__version__}")
         return EXIT_OK
-    parser = build_parser()
+    parser = build_parser(argv)
     args = _parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

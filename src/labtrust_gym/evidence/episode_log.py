@@ -49,7 +49,13 @@ from labtrust_gym.evidence.log_format import (
     sidecar_path_name,
 )
 
-__all__ = ["EpisodeLog", "episode_log_bytes", "episode_log_sha256", "write_episode_log"]
+__all__ = [
+    "EpisodeLog",
+    "episode_log_bytes",
+    "episode_log_sha256",
+    "write_episode_log",
+    "write_log_bytes",
+]
 
 
 class EpisodeLog:
@@ -229,10 +235,19 @@ def episode_log_sha256(env: Any) -> str | None:
 def write_episode_log(env: Any, path: Path | str, *, sign: bool = True) -> str:
     """Write ``env``'s episode log atomically, and (``sign``) its signature sidecar
     ``<log>.sig.json`` signed with the audit key; returns the log's SHA-256."""
+    data = episode_log_bytes(env)
+    _, head = env.episode_log.footer_line(env.engine, env.step_count)
+    return write_log_bytes(path, data, head, len(env.episode_log) + 1, sign=sign)
+
+
+def write_log_bytes(
+    path: Path | str, data: bytes, chain_head: str, lines: int, *, sign: bool = True
+) -> str:
+    """Write the finished log ``data`` (``lines`` lines, footer included, whose last line
+    hashes to ``chain_head``) atomically with its signature sidecar; returns its SHA-256."""
     from labtrust_gym.outputs import atomic_write_bytes
 
     p = Path(path)
-    data = episode_log_bytes(env)
     key = None
     if sign:
         from labtrust_gym.evidence.keys import audit_key
@@ -242,12 +257,8 @@ def write_episode_log(env: Any, path: Path | str, *, sign: bool = True) -> str:
     if key is not None:
         from labtrust_gym.evidence.crypto import sign_file_bytes
 
-        _, head = env.episode_log.footer_line(env.engine, env.step_count)
         doc = sign_file_bytes(
-            key.private_key,
-            "episode_log",
-            data,
-            {"chain_head": head, "lines": len(env.episode_log) + 1},
+            key.private_key, "episode_log", data, {"chain_head": chain_head, "lines": lines}
         )
         atomic_write_bytes(
             p.with_name(sidecar_path_name(p.name)), (json.dumps(doc, indent=2) + "\n").encode()

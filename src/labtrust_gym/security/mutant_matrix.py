@@ -13,8 +13,9 @@ For every mutant of :mod:`labtrust_gym.security.mutants` (applied in this proces
   :mod:`labtrust_gym.security.mutant_plugin` (``LABTRUST_MUTANT``); killed when the tests
   fail (the same paths must pass without a mutant);
 * **verify-bundle --replay** (only when :mod:`labtrust_gym.evidence` is importable): the
-  mutant's probe run (:attr:`Mutant.probe`) is made with the mutant engine writing its
-  episode logs, exported with ``export_evidence`` and verified with
+  mutant's probe run (:attr:`Mutant.probe`: a benchmark run, or golden scenarios sent
+  straight to the engine for controls no benchmark episode reaches) is made with the
+  mutant engine writing its episode logs, exported with ``export_evidence`` and verified with
   ``verify_bundle(..., replay=True)`` on the clean engine; killed when it does not verify
   (the clean run's bundle must verify). Without the module the column says so; the
   ``probe`` column still records whether the mutant changed the probe run's episode logs
@@ -100,10 +101,27 @@ def _run_pytest(paths: Sequence[str], mutant: str | None) -> tuple[int, str]:
     return proc.returncode, (failed[0] if failed else summary[-1] if summary else "")
 
 
-def _probe_run(probe: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+def _probe_label(probe: Mapping[str, Any]) -> str:
+    if "scenarios" in probe:
+        return "golden " + ", ".join(probe["scenarios"])
+    what = str(probe["task"])
+    if probe.get("controller", "scripted") != "scripted":
+        what += f" ({probe['controller']} team)"
+    if probe.get("injection"):
+        what += f" + {probe['injection']}"
+    return what
+
+
+def _probe_run(probe: Mapping[str, Any], run_dir: Path) -> list[dict[str, Any]]:
+    """The probe's results documents: a benchmark run, or golden scenarios played on the
+    engine and written as a run (:mod:`labtrust_gym.security.scenario_run`)."""
+    if "scenarios" in probe:
+        from labtrust_gym.security.scenario_run import write_scenario_run
+
+        return write_scenario_run(list(probe["scenarios"]), run_dir)
     from labtrust_gym.benchmarks.runner import run_benchmark
 
-    return run_benchmark(
+    res = run_benchmark(
         probe["task"],
         int(probe.get("episodes", 1)),
         int(probe.get("seed", 0)),
@@ -114,10 +132,11 @@ def _probe_run(probe: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
         log_dir=run_dir / "logs",
         out=run_dir / "results.json",
     )
+    return [res]
 
 
-def _log_digests(res: Mapping[str, Any]) -> list[Any]:
-    return [ep["metrics"].get("episode_log_sha256") for ep in res["episodes"]]
+def _log_digests(docs: Sequence[Mapping[str, Any]]) -> list[Any]:
+    return [ep["metrics"].get("episode_log_sha256") for res in docs for ep in res["episodes"]]
 
 
 def _bundle_verdict(evidence: Any, run_dir: Path, out: Path) -> tuple[bool, list[str]]:
@@ -212,7 +231,7 @@ def _bundle_columns(
     with tempfile.TemporaryDirectory(prefix="labtrust-mutant-") as tmp:
         root = Path(tmp)
         if key not in cache:
-            say(f"clean engine: probe run {probe['task']}")
+            say(f"clean engine: probe run {_probe_label(probe)}")
             clean = _probe_run(probe, root / "clean")
             ok: bool | None = None
             bad: list[str] = []
@@ -220,7 +239,7 @@ def _bundle_columns(
                 ok, bad = _bundle_verdict(evidence_mod, root / "clean", root / "clean_bundle")
             cache[key] = (_log_digests(clean), ok, bad)
         clean_digests, clean_ok, clean_bad = cache[key]
-        say(f"mutant {m.mutant_id}: probe run {probe['task']}")
+        say(f"mutant {m.mutant_id}: probe run {_probe_label(probe)}")
         with apply_mutant(m.mutant_id):
             res = _probe_run(probe, root / "mutant")
         differs = _log_digests(res) != clean_digests
@@ -277,12 +296,7 @@ def render_matrix_markdown(matrix: Mapping[str, Any]) -> str:
     ]
     for r in matrix["mutants"]:
         probe = r.get("probe") or {}
-        run = probe.get("run") or {}
-        what = run.get("task", "")
-        if run.get("controller", "scripted") != "scripted":
-            what += f" ({run['controller']} team)"
-        if run.get("injection"):
-            what += f" + {run['injection']}"
+        what = _probe_label(probe["run"]) if probe.get("run") else ""
         lines.append(
             f"| `{r['mutant_id']}` | {r['title']} | {_cell(r['pytest'])} | "
             f"{_cell(r['security_suite'])} | {_cell(r['safety_case'])} | "

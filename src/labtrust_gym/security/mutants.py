@@ -26,13 +26,14 @@ The mutants (:data:`MUTANTS`):
 ``blocked_not_chained``       a BLOCKED event adds no audit record
 ========================== ===========================================================
 
-Each mutant also names a small benchmark run (``probe``) whose episodes exercise the
-broken control, used to check that an evidence bundle of a run made by the mutant engine
-fails ``verify-bundle --replay`` on the clean engine (:mod:`.mutant_matrix`). Two controls
-are out of reach of every benchmark run today, so their probe run is the closest one and
-stays unchanged by the mutant: the env stamps every event with the step time (no event
-ever goes back in time), and no agent or attacker releases, notifies or acknowledges a
-result held by a QC failure.
+Each mutant also names a small run (``probe``) that exercises the broken control, used to
+check that an evidence bundle of a run made by the mutant engine fails ``verify-bundle
+--replay`` on the clean engine (:mod:`.mutant_matrix`). Most probes are benchmark runs. Two
+controls are out of reach of every benchmark episode by construction: the env stamps
+every event with the step time (no event goes back in time), and no mask offers the
+release, notification or acknowledgment of a result held by a QC failure. Their probes are
+golden scenarios (``{"scenarios": [...]}``) sent straight to the engine and written as
+episode logs (:mod:`.scenario_run`).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class MutantError(LabTrustError):
 @dataclass(frozen=True)
 class Mutant:
     """One broken engine: ``patch(stack)`` applies it (undone when ``stack`` closes) and
-    returns what it changed; ``probe`` is the benchmark run that exercises it."""
+    returns what it changed; ``probe`` is the run that exercises it: benchmark arguments
+    (``task``, ``episodes``, ``seed``, ...) or ``{"scenarios": [golden scenario ids]}``."""
 
     mutant_id: str
     title: str
@@ -272,7 +274,7 @@ MUTANTS: dict[str, Mutant] = {
             "no_qc_hold_gate",
             "no QC hold gate",
             _no_qc_hold_gate,
-            {"task": "qc_cascade", "episodes": 1, "seed": 0},
+            {"scenarios": ["GS-021"]},
         ),
         Mutant(
             "noop_invariants",
@@ -308,7 +310,7 @@ MUTANTS: dict[str, Mutant] = {
             "accept_time_regression",
             "accepts time regression",
             lambda stack: _mutate_engine(stack, "EVENT_TIME_REGRESSION"),
-            {"task": "insider_key_misuse", "episodes": 1, "seed": 0},
+            {"scenarios": ["GS-037"]},
         ),
         Mutant(
             "blocked_not_chained",
