@@ -94,6 +94,7 @@ COMMANDS: dict[str, str] = {
         c: "labtrust_gym.cli.skillopt_cmds"
         for c in ("optimize-skill", "eval-skill", "optimize-params")
     },
+    "improve": "labtrust_gym.cli.improve_cmds",
 }
 
 
