@@ -98,3 +98,16 @@ def test_two_kills_then_resume_equal_the_uninterrupted_run(
         if e["kind"] == "run_resumed"
     ]
     assert unfinished == [[k1], [k2]]  # each kill interrupted the stage it hit
+
+
+def test_the_bench_kills_resumes_and_compares(tmp_path: Path) -> None:
+    from labtrust_gym.improve.bench_resume import kill_resume_bench
+
+    cfg = tmp_path / "one.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "cycles": 1}))
+    lines: list[str] = []
+    r = kill_resume_bench(1, seed=3, config=cfg, work_dir=tmp_path / "w", log=lines.append)
+    assert (r["kills"], r["equal"], r["chain_ok"]) == (1, 1, 1)
+    (trial,) = r["trials"]
+    assert trial["kills"][-1]["killed"] and trial["exit"] == 0
+    assert r["reference_decisions"] == ["promote"] and lines[0].startswith("reference run:")

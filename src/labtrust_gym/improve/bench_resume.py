@@ -3,7 +3,8 @@
 One uninterrupted reference run of a small config (a subprocess, timed), then ``kills``
 trials: each starts the same config in a fresh directory, sends ``SIGKILL`` at a moment
 drawn uniformly from ``(0.05 T, 0.95 T)`` (``T`` the reference's wall time; the draws come
-from a generator seeded by ``seed``), resumes to completion, and compares the run's
+from a generator seeded by ``seed``; a run that ends before its moment interrupted nothing
+and is started again with a new moment), resumes to completion, and compares the run's
 :func:`~labtrust_gym.improve.run_dir.fingerprint` (champion, candidates, cycles,
 proposals, evals, gate results, stage outputs) with the reference's, and checks the event
 chain. ``kills_per_trial`` > 1 kills the resumed run again before the last resume.
@@ -103,26 +104,35 @@ def kill_resume_bench(
             moments: list[dict[str, Any]] = []
             unfinished: list[Any] = []
             first = True
+            misses = 0
             for _ in range(kills_per_trial):
-                at = float(rng.uniform(0.05, 0.95)) * ref_wall
-                args = (
-                    ["improve", "run", "-c", str(cfg), "--out", str(d), "--quiet"]
-                    if first
-                    else ["improve", "resume", str(d), "--quiet"]
-                )
-                proc = subprocess.Popen(
-                    cli_command(*args),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=_env(),
-                )
-                try:
-                    proc.wait(timeout=at)
-                    finished = True
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    finished = False
+                while True:
+                    at = float(rng.uniform(0.05, 0.95)) * ref_wall
+                    args = (
+                        ["improve", "run", "-c", str(cfg), "--out", str(d), "--quiet"]
+                        if first
+                        else ["improve", "resume", str(d), "--quiet"]
+                    )
+                    proc = subprocess.Popen(
+                        cli_command(*args),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        env=_env(),
+                    )
+                    try:
+                        proc.wait(timeout=at)
+                        finished = True
+                    except subprocess.TimeoutExpired:
+                        os.kill(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                        finished = False
+                    if finished and first and misses < 10:
+                        # the run ended before its kill moment (it ran faster than the
+                        # reference): nothing was interrupted, so draw another moment
+                        misses += 1
+                        shutil.rmtree(d, ignore_errors=True)
+                        continue
+                    break
                 moments.append({"at_s": round(at, 2), "killed": not finished})
                 if not (d / "manifest.json").exists():
                     first = True  # killed before the run existed: start again
@@ -147,6 +157,7 @@ def kill_resume_bench(
                 {
                     "trial": k,
                     "kills": moments,
+                    "missed_moments": misses,
                     "unfinished_stages": unfinished,
                     "exit": res.returncode,
                     "equal": equal,
