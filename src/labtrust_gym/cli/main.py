@@ -55,6 +55,7 @@ COMMAND_MODULES = (
     "labtrust_gym.cli.studies",
     "labtrust_gym.cli.evidence_cmds",
     "labtrust_gym.cli.skillopt_cmds",
+    "labtrust_gym.cli.improve_cmds",
 )
 
 
@@ -93,6 +94,7 @@ COMMANDS: dict[str, str] = {
         c: "labtrust_gym.cli.skillopt_cmds"
         for c in ("optimize-skill", "eval-skill", "optimize-params")
     },
+    "improve": "labtrust_gym.cli.improve_cmds",
 }
 
 
