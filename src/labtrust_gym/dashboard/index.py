@@ -264,26 +264,32 @@ class DashboardIndex:
     def _find_log(
         self, results_path: Path, logname: str, by_name: dict[str, list[Path]]
     ) -> Path | None:
-        """The indexed log a results file names: the recorded path as written, relative to
-        the results file's directory or an ancestor of it inside the root; else the one
-        log of that file name closest to the results file."""
-        base = Path(logname).name
-        cands = by_name.get(base) or []
+        """The indexed log a results file names (``logs`` holds the paths as written at
+        run time, relative to that run's working directory or absolute, so they are
+        matched, not followed): among the logs of that file name, the one inside the
+        results file's directory first, then the longest match of the recorded path's
+        trailing parts, then the longest shared leading path with the results file."""
+        cands = by_name.get(Path(logname).name) or []
         if not cands:
             return None
-        parts = Path(logname).parts
-        d = results_path.parent
-        while True:
-            for k in range(len(parts)):
-                c = d.joinpath(*parts[k:])
-                if c in cands:
-                    return c
-            if d == self.root:
-                break
-            d = d.parent
-        # the nearest by shared path prefix
-        rp = results_path.parent.parts
-        return max(cands, key=lambda c: (sum(1 for a, b in zip(c.parts, rp, strict=False) if a == b), str(c)))
+        want = Path(logname).parts
+        home = results_path.parent
+
+        def score(c: Path) -> tuple[int, int, int, str]:
+            inside = 1 if c.is_relative_to(home) else 0
+            suffix = 0
+            for x, y in zip(reversed(c.parts), reversed(want), strict=False):
+                if x != y:
+                    break
+                suffix += 1
+            prefix = 0
+            for x, y in zip(c.parts, home.parts, strict=False):
+                if x != y:
+                    break
+                prefix += 1
+            return (inside, suffix, prefix, str(c))
+
+        return max(cands, key=score)
 
     # -- lookups --------------------------------------------------------------------
     def entries(self, kind: str | None = None) -> list[Entry]:
