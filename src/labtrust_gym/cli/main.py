@@ -55,6 +55,7 @@ COMMAND_MODULES = (
     "labtrust_gym.cli.studies",
     "labtrust_gym.cli.evidence_cmds",
     "labtrust_gym.cli.skillopt_cmds",
+    "labtrust_gym.cli.improve_cmds",
     "labtrust_gym.cli.dashboard_cmd",
 )
 
