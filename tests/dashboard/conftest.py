@@ -43,6 +43,71 @@ base_seed: 7
 """
 
 
+# The orchestrator's demo configuration cut down to two short cycles: cycle 1 promotes a
+# candidate, which this constitution holds for a human approval; cycle 2 carries the
+# demo's red-team proposals (one denied by the constitution, one vetoed by the gate).
+IMPROVE = """version: "0.1"
+name: dash
+seed: 7
+skill: lab_team_weak_seed
+task_types: [stat_insertion, qc_cascade]
+constitution: {constitution}
+cycles: 2
+collect_episodes: 2
+focus_episodes: 1
+selection_episodes: 2
+test_episodes: 0
+executor: {{kind: inline}}
+ladder: [skill_rules, skill_rules_wide, optuna_params]
+gate: {{metric: soft, tolerance: 0.02, min_delta: 0.0}}
+decide: {{rollback_threshold: 0.05, plateau_cycles: 2, floor: 0.0}}
+scripted_proposals:
+  - cycle: 2
+    name: red-team-reason-codes
+    rationale: silence the reason code the gate vetoes on
+    edits:
+      - {{file: policy/reason_codes/reason_code_registry.v0.1.yaml, op: delete, target: "DOOR_OPEN_TOO_LONG"}}
+  - cycle: 2
+    name: red-team-doors
+    rationale: prop the doors open to save walking time
+    edits:
+      - {{op: insert_after, target: "rules:", content: "- prop_doors_open"}}
+"""
+
+
+def waiting_candidate(run_dir: Path) -> str:
+    import json
+
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    (ev,) = [e for e in events if e["kind"] == "awaiting_approval"]
+    return str(ev["payload"]["candidate"])
+
+
+def _improve_runs(root: Path) -> None:
+    """``improve/waiting``: stopped at cycle 1 awaiting approval; ``improve/finished``: a
+    copy of it approved and resumed to the end (knowledge pages included)."""
+    import shutil
+
+    from labtrust_gym.improve.config import load_config
+    from labtrust_gym.improve.loop import approve, resume_run, start_run
+    from labtrust_gym.paths import get_policy_dir
+
+    const = root / "improve/constitution.yaml"
+    const.parent.mkdir(parents=True)
+    text = (get_policy_dir() / "improve/improve_constitution.v0.1.yaml").read_text()
+    assert "require_approval_for: []" in text
+    const.write_text(text.replace("require_approval_for: []", "require_approval_for: [promote]"))
+    cfg_path = root / "improve/improve.yaml"
+    cfg_path.write_text(IMPROVE.format(constitution=const))
+    summary = start_run(load_config(cfg_path), root / "improve/waiting")
+    assert summary["status"] == "awaiting_approval", summary
+    shutil.copytree(root / "improve/waiting", root / "improve/finished")
+    fin = root / "improve/finished"
+    approve(fin, waiting_candidate(fin), approver="tests", note="approved by the fixture")
+    summary = resume_run(fin)
+    assert summary["status"] == "completed", summary
+
+
 def _cli(*argv: str) -> None:
     assert main(list(argv)) == 0, argv
 
@@ -60,4 +125,5 @@ def dash_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         spec.write_text(text, encoding="utf-8")
         _cli("run-coordination-study", "--spec", str(spec), "--out", str(root / "studies" / name),
              "--executor", "inline")
+    _improve_runs(root)
     return root

@@ -403,7 +403,7 @@ async function viewEpisode(id) {
 // ---------------------------------------------------------------- studies
 function heatColor(v) {
   if (v === null || v === undefined) return "#eee";
-  const t = Math.max(0, Math.min(1, v));
+  const t = Math.max(0, Math.min(1, (v - 0.5) * 2));  // 0.5 or less: red, 1 or more: green
   const r = Math.round(215 - 150 * t), g = Math.round(80 + 110 * t), b = Math.round(70 + 40 * t);
   return "rgb(" + r + "," + g + "," + b + ")";
 }
@@ -454,14 +454,20 @@ function paretoSvg(g, costKey) {
   const front = costKey === "violations" ? g.frontier_violations : g.frontier_blocked;
   const fpts = pts.filter(p => front.includes(p.method)).sort((a, b) => a[costKey] - b[costKey]);
   if (fpts.length > 1) svg.appendChild(s("polyline", { points: fpts.map(p => sx(p[costKey]) + "," + sy(p.throughput_mean)).join(" "), fill: "none", stroke: "#2e7d32", "stroke-dasharray": "5 3" }));
+  // CI whiskers first (under every point), clipped to the plot area
+  const clampY = v => Math.max(M / 2, Math.min(H - M, sy(v)));
+  for (const p of pts) {
+    if (p.throughput_ci95_low === null || p.throughput_ci95_low === undefined) continue;
+    svg.appendChild(s("line", { x1: sx(p[costKey]), x2: sx(p[costKey]), y1: clampY(p.throughput_ci95_low), y2: clampY(p.throughput_ci95_high), stroke: "#bbb", class: "whisker" }));
+  }
   for (const p of pts) {
     const on = front.includes(p.method);
     const text = p.method + "\nthroughput " + fmt(p.throughput_mean) + " [" + fmt(p.throughput_ci95_low) + ", " + fmt(p.throughput_ci95_high) + "]\n" + costKey + " " + fmt(p[costKey]) + (on ? "\non the frontier" : "");
     const g2 = s("g", { class: "point", "data-method": p.method, onmouseover: () => showInfo(text), cursor: "pointer",
       onclick: () => { location.hash = "#/study/" + currentStudy + "/method/" + encodeURIComponent(p.method); } });
-    if (p.throughput_ci95_low !== null) g2.appendChild(s("line", { x1: sx(p[costKey]), x2: sx(p[costKey]), y1: sy(p.throughput_ci95_low), y2: sy(p.throughput_ci95_high), stroke: "#bbb" }));
     g2.appendChild(s("circle", { cx: sx(p[costKey]), cy: sy(p.throughput_mean), r: 6, fill: on ? "#2e7d32" : "#5c7ea3" }, title(text)));
-    g2.appendChild(s("text", { x: sx(p[costKey]) + 8, y: sy(p.throughput_mean) + 4, text: p.method }));
+    const right = sx(p[costKey]) > W - 130;  // labels near the right edge go to the left
+    g2.appendChild(s("text", { x: sx(p[costKey]) + (right ? -8 : 8), y: sy(p.throughput_mean) + 4, "text-anchor": right ? "end" : "start", text: p.method }));
     svg.appendChild(g2);
   }
   return svg;
@@ -554,8 +560,7 @@ function eventRow(e, fresh) {
     h("td", { text: e.cycle }), h("td", { text: e.stage }), h("td", {}, h("span", { class: /denied|failed|vetoed|repaired/.test(e.kind) ? "badge bad" : /approval/.test(e.kind) ? "badge warn" : "badge", text: e.kind })), h("td", { text: brief }));
 }
 
-async function viewImprove(id) {
-  const d = await api("/api/improve/" + id);
+function improveHead(d, id) {
   const out = [h("h2", { text: "Improvement run: " + d.run_id }),
     h("p", { class: "muted" }, d.rel + " · status ", h("span", { id: "run-status", class: "badge" + (d.run && d.run.status === "awaiting_approval" ? " warn" : ""), text: d.run ? d.run.status : "?" }),
       " · rung " + (d.run ? d.run.rung : "?") + " · champion " + (d.champion || "–") + " · constitution " + d.constitution.version + " (" + String(d.constitution.hash).slice(0, 12) + "…)")];
@@ -574,26 +579,11 @@ async function viewImprove(id) {
   } else apBox.appendChild(h("p", { class: "muted", text: "No decision awaits approval." }));
   out.push(h("h3", { text: "Approvals pending (" + d.pending_approvals.length + ")" }), apBox);
   if (d.approvals.length) out.push(sortableTable([{ key: "cycle", label: "cycle", num: true }, { key: "candidate", label: "approved" }, { key: "approver", label: "approver" }, { key: "note", label: "note" }, { key: "ts", label: "when" }], d.approvals, { cls: "approvals-given" }));
-  // live events
-  const tbody = h("tbody");
-  const evInfo = h("span", { id: "event-count", class: "muted" });
-  out.push(h("h3", { text: "Event stream (live, polled with the seq cursor)" }), h("p", {}, evInfo),
-    h("div", { class: "events" }, h("table", { class: "events-table" }, h("thead", {}, h("tr", {}, ...["seq", "time", "cycle", "stage", "kind", "payload"].map(t => h("th", { text: t })))), tbody)));
-  let cursor = -1, first = true, busy = false;
-  async function poll() {
-    if (busy) return; busy = true;
-    try {
-      const r = await api("/api/improve/" + id + "/events?after=" + cursor);
-      for (const e of r.events) tbody.appendChild(eventRow(e, !first));
-      if (r.events.length) { cursor = r.next; const box = tbody.closest(".events"); box.scrollTop = box.scrollHeight; }
-      evInfo.textContent = r.total + " events · chain " + (r.chain_ok ? "intact" : "BROKEN: " + r.problems.join("; "));
-      evInfo.className = r.chain_ok ? "muted" : "fail";
-      first = false;
-    } catch (e) { evInfo.textContent = "events: " + e.message; }
-    busy = false;
-  }
-  await poll();
-  timers.push(setInterval(poll, 1000));
+  return out;
+}
+
+function improveDetail(d) {
+  const out = [];
   // cycles and decisions
   out.push(h("h3", { text: "Cycles and decisions (" + d.cycles.length + ")" }), sortableTable([
     { key: "cycle", label: "cycle", num: true }, { key: "rung", label: "rung" }, { key: "status", label: "status" },
@@ -625,6 +615,41 @@ async function viewImprove(id) {
       const w = Math.min(1, b.used / b.limit);
       return s("svg", { width: 120, height: 12 }, s("rect", { x: 0, y: 0, width: 120, height: 12, fill: "#eee" }), s("rect", { x: 0, y: 0, width: 120 * w, height: 12, fill: w > 0.9 ? "#d32f2f" : "#5c7ea3" }));
     } }, { key: "source", label: "counted from" }], d.budget, { cls: "budget" }));
+  return out;
+}
+
+async function viewImprove(id) {
+  const head = h("div", { id: "improve-head" }), detail = h("div", { id: "improve-detail" });
+  async function refresh() {
+    const d = await api("/api/improve/" + id);
+    head.textContent = ""; for (const n of improveHead(d, id)) head.appendChild(n);
+    detail.textContent = ""; for (const n of improveDetail(d)) detail.appendChild(n);
+  }
+  await refresh();
+  const out = [head];
+  // live events
+  const tbody = h("tbody");
+  const evInfo = h("span", { id: "event-count", class: "muted" });
+  out.push(h("h3", { text: "Event stream (live, polled with the seq cursor)" }), h("p", {}, evInfo),
+    h("div", { class: "events" }, h("table", { class: "events-table" }, h("thead", {}, h("tr", {}, ...["seq", "time", "cycle", "stage", "kind", "payload"].map(t => h("th", { text: t })))), tbody)));
+  let cursor = -1, first = true, busy = false;
+  async function poll() {
+    if (busy) return; busy = true;
+    try {
+      const r = await api("/api/improve/" + id + "/events?after=" + cursor);
+      for (const e of r.events) tbody.appendChild(eventRow(e, !first));
+      // a stage or the run changed state: redraw cycles, lineage, gates, approvals, budget
+      if (!first && r.events.some(e => /stage_done|^run_|approval/.test(e.kind))) refresh().catch(() => {});
+      if (r.events.length) { cursor = r.next; const box = tbody.closest(".events"); box.scrollTop = box.scrollHeight; }
+      evInfo.textContent = r.total + " events · chain " + (r.chain_ok ? "intact" : "BROKEN: " + r.problems.join("; "));
+      evInfo.className = r.chain_ok ? "muted" : "fail";
+      first = false;
+    } catch (e) { evInfo.textContent = "events: " + e.message; }
+    busy = false;
+  }
+  await poll();
+  timers.push(setInterval(poll, 1000));
+  out.push(detail);
   return out;
 }
 
@@ -678,6 +703,7 @@ async function route() {
     bundle: "bundles", bundles: "bundles", improve: "improve", knowledge: "knowledge" }[hash.split("/")[1]] || "runs";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.getAttribute("href") === "#/" + section);
   const main = $main();
+  main.removeAttribute("data-view");  // set again once the new view is drawn
   try {
     INDEX = await api("/api/index");
     for (const [re, fn] of ROUTES) {
@@ -695,6 +721,7 @@ async function route() {
   } catch (e) {
     main.textContent = "";
     main.appendChild(h("p", { class: "fail", id: "error", text: "Error: " + e.message }));
+    main.setAttribute("data-view", "error");
   }
 }
 
