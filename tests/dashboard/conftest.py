@@ -66,7 +66,9 @@ scripted_proposals:
     name: red-team-reason-codes
     rationale: silence the reason code the gate vetoes on
     edits:
-      - {{file: policy/reason_codes/reason_code_registry.v0.1.yaml, op: delete, target: "DOOR_OPEN_TOO_LONG"}}
+      - file: policy/reason_codes/reason_code_registry.v0.1.yaml
+        op: delete
+        target: "DOOR_OPEN_TOO_LONG"
   - cycle: 2
     name: red-team-doors
     rationale: prop the doors open to save walking time
@@ -115,15 +117,40 @@ def _cli(*argv: str) -> None:
 @pytest.fixture(scope="session")
 def dash_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dash_root")
-    _cli("run-benchmark", "--task", "adversarial_disruption", "--episodes", "1",
-         "--out", str(root / "runs/adv/results.json"), "--log-dir", str(root / "runs/adv/logs"))
-    _cli("run-benchmark", "--task", "throughput_sla", "--episodes", "2", "--out",
-         str(root / "runs/sla/results.json"), "--log-dir", str(root / "runs/sla/logs"))
+    _cli(
+        "run-benchmark",
+        "--task",
+        "adversarial_disruption",
+        "--episodes",
+        "1",
+        "--out",
+        str(root / "runs/adv/results.json"),
+        "--log-dir",
+        str(root / "runs/adv/logs"),
+    )
+    _cli(
+        "run-benchmark",
+        "--task",
+        "throughput_sla",
+        "--episodes",
+        "2",
+        "--out",
+        str(root / "runs/sla/results.json"),
+        "--log-dir",
+        str(root / "runs/sla/logs"),
+    )
     _cli("export-evidence", "--run", str(root / "runs/sla"), "--out", str(root / "bundles/sla"))
     for name, text in (("small", STUDY), ("flat", FLAT_STUDY)):
         spec = root / f"{name}.yaml"
         spec.write_text(text, encoding="utf-8")
-        _cli("run-coordination-study", "--spec", str(spec), "--out", str(root / "studies" / name),
-             "--executor", "inline")
+        _cli(
+            "run-coordination-study",
+            "--spec",
+            str(spec),
+            "--out",
+            str(root / "studies" / name),
+            "--executor",
+            "inline",
+        )
     _improve_runs(root)
     return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from labtrust_gym.dashboard.app import SECURITY_HEADERS, create_app
+from labtrust_gym.dashboard.app import create_app
 from labtrust_gym.dashboard.index import DashboardIndex, entry_id
 
 HOSTS = ("127.0.0.1", "localhost", "testserver")
@@ -46,8 +47,13 @@ def test_index_holds_every_artefact(client: TestClient, dash_root: Path) -> None
     assert len(ents["run"]) == 12
     runs = {e["rel"]: e for e in ents["run"]}
     sla = runs["runs/sla/results.json"]["meta"]
-    logs = sorted(e["rel"] for e in ents["episode"] if e["meta"]["run"] == _run_id("runs/sla/results.json"))
-    assert logs == ["runs/sla/logs/throughput_sla_ep000.jsonl", "runs/sla/logs/throughput_sla_ep001.jsonl"]
+    logs = sorted(
+        e["rel"] for e in ents["episode"] if e["meta"]["run"] == _run_id("runs/sla/results.json")
+    )
+    assert logs == [
+        "runs/sla/logs/throughput_sla_ep000.jsonl",
+        "runs/sla/logs/throughput_sla_ep001.jsonl",
+    ]
     # the bundle's results link to the bundle's own copies of the logs, not the run's
     b = runs["bundles/sla/runs/results/results.json"]["meta"]
     assert b["episode_ids"] and not set(b["episode_ids"]) & set(sla["episode_ids"])
@@ -57,11 +63,25 @@ def test_runs_table_fields_and_cis(client: TestClient, dash_root: Path) -> None:
     runs = {r["rel"]: r for r in client.get("/api/runs").json()}
     doc = json.loads((dash_root / "runs/sla/results.json").read_text())
     r = runs["runs/sla/results.json"]
-    assert (r["task"], r["method"], r["profile"], r["plugins"]) == ("throughput_sla", "scripted", None, [])
-    assert r["metrics"]["throughput"] == {k: doc["summary"]["throughput"][k] for k in ("mean", "ci95_low", "ci95_high", "n")}
-    cell = next(v for k, v in runs.items() if k.startswith("studies/small/cells/") and "market_auction__INJ-ID" in k)
+    assert (r["task"], r["method"], r["profile"], r["plugins"]) == (
+        "throughput_sla",
+        "scripted",
+        None,
+        [],
+    )
+    assert r["metrics"]["throughput"] == {
+        k: doc["summary"]["throughput"][k] for k in ("mean", "ci95_low", "ci95_high", "n")
+    }
+    cell = next(
+        v
+        for k, v in runs.items()
+        if k.startswith("studies/small/cells/") and "market_auction__INJ-ID" in k
+    )
     assert (cell["method"], cell["injection"], cell["cell_id"]) == (
-        "market_auction", "INJ-ID-SPOOF-001", "coord_risk__small_8+horizon_steps=150__market_auction__INJ-ID-SPOOF-001")
+        "market_auction",
+        "INJ-ID-SPOOF-001",
+        "coord_risk__small_8+horizon_steps=150__market_auction__INJ-ID-SPOOF-001",
+    )
 
 
 def test_run_detail_and_compare(client: TestClient, dash_root: Path) -> None:
@@ -73,7 +93,9 @@ def test_run_detail_and_compare(client: TestClient, dash_root: Path) -> None:
     da = json.loads((dash_root / "runs/adv/results.json").read_text())["summary"]
     db = json.loads((dash_root / "runs/sla/results.json").read_text())["summary"]
     rows = {r["metric"]: r for r in cmp["metrics"]}
-    assert rows["throughput"]["delta"] == pytest.approx(db["throughput"]["mean"] - da["throughput"]["mean"])
+    assert rows["throughput"]["delta"] == pytest.approx(
+        db["throughput"]["mean"] - da["throughput"]["mean"]
+    )
     assert rows["blocked"]["a"]["mean"] == da["blocked"]["mean"] > 0
 
 
@@ -95,11 +117,16 @@ def test_episode_timeline_agrees_with_the_results(client: TestClient, dash_root:
     assert len(blocked) == m["blocked"] and all(a[4] for a in blocked)
     assert sum(len(s["released"]) for s in d["specimens"]) == m["throughput"]
     assert len(d["specimens"]) == m["specimens_arrived"]
-    acks = [c for c in d["criticals"] if c["action"] == "ACK_CRITICAL" and c["status"] == "ACCEPTED"]
+    acks = [
+        c for c in d["criticals"] if c["action"] == "ACK_CRITICAL" and c["status"] == "ACCEPTED"
+    ]
     assert len(acks) == m["critical_acknowledged"] > 0
     sp = next(s for s in d["specimens"] if s["released_t"] is not None)
     assert sp["journey"][0]["t_s"] >= sp["arrival_t"]
-    assert sp["journey"][-1]["action"] in ("RELEASE_RESULT", "RELEASE_RESULT_WITH_DISCLAIMER") or sp["released_t"] <= sp["journey"][-1]["t_s"]
+    assert (
+        sp["journey"][-1]["action"] in ("RELEASE_RESULT", "RELEASE_RESULT_WITH_DISCLAIMER")
+        or sp["released_t"] <= sp["journey"][-1]["t_s"]
+    )
 
 
 def test_episode_states_are_replayed_and_checked(client: TestClient, dash_root: Path) -> None:
@@ -124,12 +151,16 @@ def test_episode_states_are_replayed_and_checked(client: TestClient, dash_root: 
 def test_a_tampered_log_shows_a_broken_chain(dash_root: Path, tmp_path: Path) -> None:
     root = tmp_path / "root"
     shutil.copytree(dash_root / "runs/sla", root / "runs/sla")
+    c = _client(root)
+    eid = entry_id("episode", "runs/sla/logs/throughput_sla_ep000.jsonl")
+    assert c.get(f"/api/episodes/{eid}").json()["chain_ok"] is True
+    assert c.get(f"/api/episodes/{eid}/states").json()["verified"] is True
     log = root / "runs/sla/logs/throughput_sla_ep000.jsonl"
+    st = log.stat()
     lines = log.read_bytes().split(b"\n")
     lines[5] = lines[5].replace(b'"ACCEPTED"', b'"BLOCKED"', 1)
     log.write_bytes(b"\n".join(lines))
-    c = _client(root)
-    eid = entry_id("episode", "runs/sla/logs/throughput_sla_ep000.jsonl")
+    os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns))
     d = c.get(f"/api/episodes/{eid}").json()
     assert d["chain_ok"] is False and "line 6" in d["chain_summary"]
     st = c.get(f"/api/episodes/{eid}/states").json()
@@ -150,7 +181,9 @@ def test_study_view_matches_the_study_reports(client: TestClient, dash_root: Pat
     (g,) = d["groups"]
     assert [r["method"] for r in g["leaderboard"]] == [r["method"] for r in lb]
     for mine, theirs in zip(g["leaderboard"], lb, strict=True):
-        assert mine["throughput_ci95_low"] == pytest.approx(float(theirs["throughput_ci95_low"]), abs=1e-6)
+        assert mine["throughput_ci95_low"] == pytest.approx(
+            float(theirs["throughput_ci95_low"]), abs=1e-6
+        )
     assert g["methods"] == ["scripted_team", "market_auction"]
     assert g["injections"] == ["none", "INJ-NET-PARTITION-001", "INJ-ID-SPOOF-001"]
     assert g["frontier_violations"] and set(g["frontier_violations"]) <= set(g["methods"])
@@ -159,8 +192,11 @@ def test_study_view_matches_the_study_reports(client: TestClient, dash_root: Pat
 
 def test_study_flags_cells_without_effect(client: TestClient, dash_root: Path) -> None:
     d = client.get(f"/api/studies/{entry_id('study', 'studies/flat')}").json()
-    flat = [r["cell_id"] for r in _csv(dash_root / "studies/flat/summary_coord.csv")
-            if r["injection_effect"] == "no"]
+    flat = [
+        r["cell_id"]
+        for r in _csv(dash_root / "studies/flat/summary_coord.csv")
+        if r["injection_effect"] == "no"
+    ]
     assert flat and d["no_effect"] == flat
     (g,) = d["groups"]
     effects = {c["cell_id"]: c["effect"] for row in g["heatmap"] for c in row if c}
@@ -168,18 +204,26 @@ def test_study_flags_cells_without_effect(client: TestClient, dash_root: Path) -
     assert "yes" in effects.values()
 
 
-def test_bundle_checks_pass_then_fail_when_tampered(client: TestClient, dash_root: Path, tmp_path: Path) -> None:
+def test_bundle_checks_pass_then_fail_when_tampered(
+    client: TestClient, dash_root: Path, tmp_path: Path
+) -> None:
     d = client.get(f"/api/bundles/{entry_id('bundle', 'bundles/sla')}").json()
     assert d["ok"] is True
     names = [c["name"] for c in d["checks"]]
     assert "manifest signature" in names and "files" in names
     assert any(c["skipped"] for c in d["checks"])  # no trusted key: said, not hidden
     shutil.copytree(dash_root / "bundles/sla", tmp_path / "r/b")
+    c = _client(tmp_path / "r")
+    bid = entry_id("bundle", "b")
+    assert c.get(f"/api/bundles/{bid}").json()["ok"] is True
+    # edited in place, its times put back: the same server verifies again
     res = tmp_path / "r/b/runs/results/results.json"
+    st = res.stat()
     res.write_bytes(res.read_bytes().replace(b'"seed": 0', b'"seed": 1', 1))
-    bad = _client(tmp_path / "r").get(f"/api/bundles/{entry_id('bundle', 'b')}").json()
+    os.utime(res, ns=(st.st_atime_ns, st.st_mtime_ns))
+    bad = c.get(f"/api/bundles/{bid}").json()
     assert bad["ok"] is False
-    assert [c["name"] for c in bad["checks"] if not c["ok"]][0] == "files"
+    assert [x["name"] for x in bad["checks"] if not x["ok"]][0] == "files"
 
 
 def test_unknown_ids_are_404_and_kinds_do_not_mix(client: TestClient) -> None:

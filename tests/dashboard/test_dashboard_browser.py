@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import waiting_candidate
 
+from conftest import waiting_candidate
 from labtrust_gym.dashboard.index import entry_id
 from labtrust_gym.dashboard.server import running_server
 
@@ -103,7 +103,12 @@ def test_runs_filter_sort_compare(page: Any, server: str, dash_root: Path, shots
     page.wait_for_selector("table.compare")
     blocked = page.locator("table.compare tr", has_text="blocked_rate").first.inner_text()
     adv = _results(dash_root, "runs/adv/results.json")["summary"]["blocked"]["mean"]
-    assert str(int(adv)) in page.locator("table.compare tr", has=page.locator("td", has_text="blocked")).first.inner_text()
+    assert (
+        str(int(adv))
+        in page.locator(
+            "table.compare tr", has=page.locator("td", has_text="blocked")
+        ).first.inner_text()
+    )
     assert blocked
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
 
@@ -118,18 +123,28 @@ def test_episode_view(page: Any, server: str, dash_root: Path, shots: Path) -> N
     info = page.inner_text("#info")
     assert "BLOCKED" in info and any(code in info for code in m["blocked_by_reason_code"])
     for code, n in m["blocked_by_reason_code"].items():
-        assert page.locator("table.blocked tr", has_text=code).first.inner_text().split()[-1] == str(n)
+        assert page.locator("table.blocked tr", has_text=code).first.inner_text().split()[
+            -1
+        ] == str(n)
     # states arrive from the engine re-run: devices chart, agents on the map
     page.wait_for_selector("#devices")
-    header = json.loads((dash_root / "runs/adv/logs/adversarial_disruption_ep000.jsonl").read_text().split("\n", 1)[0])
+    header = json.loads(
+        (dash_root / "runs/adv/logs/adversarial_disruption_ep000.jsonl")
+        .read_text()
+        .split("\n", 1)[0]
+    )
     n_agents = len(header["initial_state"]["agents"])
     assert page.locator("#labmap circle.agent").count() == n_agents
     assert page.locator("#labmap g.zone").count() == 11
     assert page.locator("#labmap rect.door").count() == 2
-    at0 = page.locator("#labmap circle.agent").evaluate_all("els => els.map(e => e.getAttribute('cx') + e.getAttribute('cy'))")
+    at0 = page.locator("#labmap circle.agent").evaluate_all(
+        "els => els.map(e => e.getAttribute('cx') + e.getAttribute('cy'))"
+    )
     page.locator("#step").fill("200")
     assert page.inner_text("#steplabel").startswith("step 200")
-    at200 = page.locator("#labmap circle.agent").evaluate_all("els => els.map(e => e.getAttribute('cx') + e.getAttribute('cy'))")
+    at200 = page.locator("#labmap circle.agent").evaluate_all(
+        "els => els.map(e => e.getAttribute('cx') + e.getAttribute('cy'))"
+    )
     assert at0 != at200
     assert page.locator("#devices rect").count() > 10
     assert page.locator("table.criticals tbody tr").count() >= m["critical_acknowledged"]
@@ -172,7 +187,9 @@ def test_evidence_view(page: Any, server: str, dash_root: Path) -> None:
     assert skip.count() == 1 and "trust" in skip.inner_text()
 
 
-def test_improvement_and_knowledge_views(page: Any, server: str, dash_root: Path, shots: Path) -> None:
+def test_improvement_and_knowledge_views(
+    page: Any, server: str, dash_root: Path, shots: Path
+) -> None:
     _open(page, f"{server}/#/improve/{entry_id('improve', 'improve/finished')}", "improve")
     assert page.locator("table.cycles tbody tr").count() == 2
     assert "rollback" in page.locator("table.cycles tbody tr").nth(1).inner_text()
@@ -180,7 +197,9 @@ def test_improvement_and_knowledge_views(page: Any, server: str, dash_root: Path
     assert "champion" in (page.locator("#lineage").text_content() or "")
     page.locator("details.cand-diff").nth(1).click()
     assert "+- prop_doors_open" in page.locator("details.cand-diff").nth(1).inner_text()
-    assert "vetoed" in page.inner_text("table.gates") and "DOOR_OPEN_TOO_LONG" in page.inner_text("table.gates")
+    assert "vetoed" in page.inner_text("table.gates") and "DOOR_OPEN_TOO_LONG" in page.inner_text(
+        "table.gates"
+    )
     assert "protected.path" in page.inner_text("table.proposals")
     assert page.locator("table.budget tbody tr").count() == 4
     n = len((dash_root / "improve/finished/events.jsonl").read_text().splitlines())

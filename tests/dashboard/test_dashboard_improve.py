@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import waiting_candidate
 from fastapi.testclient import TestClient
 
+from conftest import waiting_candidate
 from labtrust_gym.dashboard.app import create_app
 from labtrust_gym.dashboard.index import DashboardIndex, entry_id
 
@@ -64,9 +64,13 @@ def test_finished_run_cycles_lineage_gates(client: TestClient, dash_root: Path) 
     assert set(g2["per_task"]) == {"stat_insertion", "qc_cascade"}
     assert g2["vetoes"] and all("episode" in v and v["new"] for v in g2["vetoes"])
     rows = _sql(run, "SELECT cycle, mean_delta, ci95_low FROM gate_results ORDER BY cycle")
-    assert [(g["cycle"], g["mean_delta"], g["ci95_low"]) for g in d["gates"]] == [tuple(r) for r in rows]
+    assert [(g["cycle"], g["mean_delta"], g["ci95_low"]) for g in d["gates"]] == [
+        tuple(r) for r in rows
+    ]
     denied = [p for p in d["proposals"] if p["status"] == "rejected"]
-    assert [(p["rule"], p["proposal"]["name"]) for p in denied] == [("protected.path", "red-team-reason-codes")]
+    assert [(p["rule"], p["proposal"]["name"]) for p in denied] == [
+        ("protected.path", "red-team-reason-codes")
+    ]
     assert d["pending_approvals"] == []
     assert [(a["candidate"], a["approver"]) for a in d["approvals"]] == [(cand1, "tests")]
     budget = {b["budget"]: b for b in d["budget"]}
@@ -92,11 +96,15 @@ def test_approval_only_with_allow_approve(dash_root: Path, tmp_path: Path) -> No
     r = ro.post(f"/api/improve/{rid}/approve", json={"subject": cand})
     assert r.status_code == 403 and "--allow-approve" in r.json()["detail"]
     assert hashlib.sha256(store.read_bytes()).hexdigest() == before
-    rw = TestClient(create_app(DashboardIndex(tmp_path / "r"), allow_approve=True, allowed_hosts=HOSTS))
+    rw = TestClient(
+        create_app(DashboardIndex(tmp_path / "r"), allow_approve=True, allowed_hosts=HOSTS)
+    )
     assert rw.post(f"/api/improve/{rid}/approve", json={"subject": "../../x"}).status_code == 422
     r = rw.post(f"/api/improve/{rid}/approve", json={"subject": "0123456789abcdef"})
     assert r.status_code == 409 and cand in r.json()["detail"]  # the orchestrator refuses it
-    r = rw.post(f"/api/improve/{rid}/approve", json={"subject": cand, "approver": "alice", "note": "ok"})
+    r = rw.post(
+        f"/api/improve/{rid}/approve", json={"subject": cand, "approver": "alice", "note": "ok"}
+    )
     assert r.status_code == 200, r.text
     rows = _sql(tmp_path / "r/waiting", "SELECT candidate, approver, note FROM approvals")
     assert rows == [(cand, "alice", "ok")]

@@ -5,6 +5,7 @@ API is read-only; the Host header must name the server."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_a_symlink_swapped_in_after_indexing_is_refused(dash_root: Path, tmp_pat
     root = tmp_path / "root"
     shutil.copytree(dash_root / "runs/sla", root / "runs/sla")
     (tmp_path / "evil").mkdir()
-    (tmp_path / "evil/results.json").write_text('{"secret": "%s"}' % SECRET)
+    (tmp_path / "evil/results.json").write_text(json.dumps({"secret": SECRET}))
     c = TestClient(create_app(DashboardIndex(root), allowed_hosts=("testserver",)))
     (run,) = c.get("/api/runs").json()
     target = root / "runs/sla/results.json"
@@ -136,7 +137,11 @@ def test_headers_on_every_kind_of_response(client: TestClient) -> None:
         for k, v in SECURITY_HEADERS.items():
             assert r.headers[k] == v, (path, k)
     csp = SECURITY_HEADERS["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp
+        and "frame-ancestors 'none'" in csp
+    )
     assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
     assert "<script" not in client.get("/").text.split("app.js")[1]  # no inline script
 

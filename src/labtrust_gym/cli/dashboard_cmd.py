@@ -56,6 +56,8 @@ def _run(args: argparse.Namespace) -> int:
             "this machine",
             file=sys.stderr,
         )
-    print(f"labtrust dashboard: http://{args.host}:{args.port}/ (root {args.root})", file=sys.stderr)
+    print(
+        f"labtrust dashboard: http://{args.host}:{args.port}/ (root {args.root})", file=sys.stderr
+    )
     serve(args.root, host=args.host, port=args.port, allow_approve=args.allow_approve)
     return 0

@@ -112,9 +112,13 @@ def create_app(
             raise HTTPException(404, f"no {kind} with id {ident!r} in the index")
         return e
 
+    def _st(p: Any) -> tuple[Any, ...]:
+        # ctime too: a content edit that restores the mtime (touch -r) still changes it
+        st = p.stat()
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def stamp(e: Entry) -> tuple[Any, ...]:
-        st = index.path(e).stat()
-        return (e.id, st.st_mtime_ns, st.st_size)
+        return (e.id, *_st(index.path(e)))
 
     @app.get("/")
     def _page() -> Response:
@@ -145,7 +149,7 @@ def create_app(
     @app.get("/api/runs/{ident}")
     def _run(ident: str) -> dict[str, Any]:
         e = entry(ident, "run")
-        return cache.get(("run", *stamp(e)), lambda: run_detail(index, e))  # type: ignore[no-any-return]
+        return cache.get(("run", *stamp(e)), lambda: run_detail(index, e))
 
     @app.get("/api/compare/{a}/{b}")
     def _compare(a: str, b: str) -> dict[str, Any]:
@@ -160,20 +164,46 @@ def create_app(
     @app.get("/api/episodes/{ident}/states")
     def _states(ident: str) -> dict[str, Any]:
         e = entry(ident, "episode")
-        return cache.get(("states", *stamp(e)), lambda: episode_states(index.path(e)))  # type: ignore[no-any-return]
+        return cache.get(("states", *stamp(e)), lambda: episode_states(index.path(e)))
 
     @app.get("/api/labmap")
     def _labmap() -> dict[str, Any]:
-        return cache.get(("labmap",), lambda: lab_map())  # type: ignore[no-any-return]
+        return cache.get(("labmap",), lambda: lab_map())
+
+    def study_stamp(e: Entry) -> tuple[Any, ...]:
+        # the manifest and every cell's results and error file: a finished, failed or
+        # re-run cell changes the key
+        d = index.path(e)
+        parts: list[Any] = [e.id]
+        for p in [d / "study_manifest.json", *sorted((d / "cells").glob("*/*.json"))]:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            parts.append(
+                (p.name, p.parent.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            )
+        return tuple(parts)
 
     @app.get("/api/studies/{ident}")
     def _study(ident: str) -> dict[str, Any]:
-        return study_view(index, entry(ident, "study"))
+        e = entry(ident, "study")
+        return cache.get(("study", *study_stamp(e)), lambda: study_view(index, e))
+
+    def bundle_stamp(e: Entry) -> tuple[Any, ...]:
+        # every file and directory of the bundle (an added, removed, renamed or edited
+        # file changes the key; ctime is not settable by a user)
+        d = index.path(e)
+        return (
+            e.id,
+            _st(d),
+            *((p.relative_to(d).as_posix(), *_st(p)) for p in sorted(d.rglob("*"))),
+        )
 
     @app.get("/api/bundles/{ident}")
     def _bundle(ident: str) -> dict[str, Any]:
-        # verified again on every request: a bundle is judged on the bytes it has now
-        return bundle_checks(index, entry(ident, "bundle"))
+        e = entry(ident, "bundle")
+        return cache.get(("bundle", *bundle_stamp(e)), lambda: bundle_checks(index, e))
 
     improve_view.add_routes(app, index, entry, allow_approve=allow_approve)
     return app

@@ -127,15 +127,25 @@ def episode_view(path: Path) -> dict[str, Any]:
                 emits_by_step.setdefault(step, []).extend(emits)
             crit = [e for e in emits if e in _CRITICAL_EMITS]
             if crit:
-                criticals.append({"step": step, "t_s": t, "agent_id": None, "action": "(clock)",
-                                  "emits": crit, "result_id": None, "status": None})
+                criticals.append(
+                    {
+                        "step": step,
+                        "t_s": t,
+                        "agent_id": None,
+                        "action": "(clock)",
+                        "emits": crit,
+                        "result_id": None,
+                        "status": None,
+                    }
+                )
             continue
         ev = rec.get("event") or {}
         aid = ev.get("agent_id")
         if aid not in agent_idx:
             agent_idx[aid] = len(agents)
             agents.append({"agent_id": aid, "role": None, "zone": None})
-        args = ev.get("args") if isinstance(ev.get("args"), dict) else {}
+        raw_args = ev.get("args")
+        args: dict[str, Any] = raw_args if isinstance(raw_args, dict) else {}
         status = res.get("status")
         code = res.get("blocked_reason_code")
         if status == "BLOCKED":
@@ -148,20 +158,46 @@ def episode_view(path: Path) -> dict[str, Any]:
                 consignments[cid] = [_root_specimen(s) for s in sids if isinstance(s, str)]
         t = res.get("now_s", ev.get("t_s"))
         actions.append(
-            [step, agent_idx[aid], atype, status, code, rec.get("seq"), _arg_summary(args),
-             emits, res.get("violations") or []]
+            [
+                step,
+                agent_idx[aid],
+                atype,
+                status,
+                code,
+                rec.get("seq"),
+                _arg_summary(args),
+                emits,
+                res.get("violations") or [],
+            ]
         )
         crit = [e for e in emits if e in _CRITICAL_EMITS]
         if crit or atype in ("NOTIFY_CRITICAL", "ACK_CRITICAL", "ESCALATE_CRITICAL"):
-            criticals.append({"step": step, "t_s": t, "agent_id": aid, "action": atype,
-                              "emits": crit, "result_id": args.get("result_id"), "status": status})
+            criticals.append(
+                {
+                    "step": step,
+                    "t_s": t,
+                    "agent_id": aid,
+                    "action": atype,
+                    "emits": crit,
+                    "result_id": args.get("result_id"),
+                    "status": status,
+                }
+            )
         for sid in _specimens_of(args, consignments):
             sp = specimens.get(sid)
             if sp is None:
                 continue
             sp["journey"].append(
-                {"step": step, "t_s": t, "agent_id": aid, "action": atype, "status": status,
-                 "reason_code": code, "emits": emits, "args": _arg_summary(args)}
+                {
+                    "step": step,
+                    "t_s": t,
+                    "agent_id": aid,
+                    "action": atype,
+                    "status": status,
+                    "reason_code": code,
+                    "emits": emits,
+                    "args": _arg_summary(args),
+                }
             )
             if status == "ACCEPTED" and _RELEASE_EMITS & set(emits):
                 sp["released"].append({"t_s": t, "result_id": args.get("result_id")})
@@ -169,23 +205,46 @@ def episode_view(path: Path) -> dict[str, Any]:
     steps = footer.get("steps") or (max((a[0] for a in actions), default=-1) + 1)
     for sp in specimens.values():
         sp["arrived"] = sp["arrival_t"] is not None and sp["arrival_t"] <= steps * dt
-        sp["released_t"] = max((r["t_s"] for r in sp["released"] if r["t_s"] is not None),
-                               default=None)
+        sp["released_t"] = max(
+            (r["t_s"] for r in sp["released"] if r["t_s"] is not None), default=None
+        )
     return {
-        "header": {k: h.get(k) for k in ("task", "seed", "max_steps", "dt_s", "domain",
-                                          "policy_fingerprint", "timing_mode", "package_version")},
+        "header": {
+            k: h.get(k)
+            for k in (
+                "task",
+                "seed",
+                "max_steps",
+                "dt_s",
+                "domain",
+                "policy_fingerprint",
+                "timing_mode",
+                "package_version",
+            )
+        },
         "footer": footer,
         "chain_ok": log.ok,
         "chain_summary": log.summary(),
         "steps": steps,
         "agents": agents,
-        "action_columns": ["step", "agent", "action", "status", "reason_code", "seq", "args",
-                           "emits", "violations"],
+        "action_columns": [
+            "step",
+            "agent",
+            "action",
+            "status",
+            "reason_code",
+            "seq",
+            "args",
+            "emits",
+            "violations",
+        ],
         "actions": actions,
         "blocked_by_reason_code": dict(sorted(blocked_by_code.items())),
         "criticals": criticals,
-        "specimens": sorted((s for s in specimens.values() if s["arrived"]),
-                            key=lambda s: (s["arrival_t"], s["specimen_id"])),
+        "specimens": sorted(
+            (s for s in specimens.values() if s["arrived"]),
+            key=lambda s: (s["arrival_t"], s["specimen_id"]),
+        ),
         "clock_emits": {str(k): v for k, v in sorted(emits_by_step.items())},
     }
 
@@ -201,9 +260,7 @@ def lab_map(policy: Any | None = None) -> dict[str, Any]:
         "policy_fingerprint": policy.fingerprint,
         "zones": [dict(z) for z in doc.get("zones") or []],
         "edges": [dict(e) for e in doc.get("edges") or []],
-        "doors": [
-            {**dict(d), "zones": list(d.get("zones") or [])} for d in doc.get("doors") or []
-        ],
+        "doors": [{**dict(d), "zones": list(d.get("zones") or [])} for d in doc.get("doors") or []],
         "devices": [dict(d) for d in doc.get("device_placement") or []],
     }
 
@@ -219,8 +276,15 @@ def episode_states(path: Path) -> dict[str, Any]:
     if h is None or not h.get("initial_state"):
         raise ConfigError(f"{path.name}: no usable header ({log.summary()})")
     pol = load_policy()
-    out: dict[str, Any] = {"verified": False, "reason": None, "steps": 0, "devices": {},
-                           "agents": {}, "doors": {}, "lab_map": lab_map(pol)}
+    out: dict[str, Any] = {
+        "verified": False,
+        "reason": None,
+        "steps": 0,
+        "devices": {},
+        "agents": {},
+        "doors": {},
+        "lab_map": lab_map(pol),
+    }
     if h.get("policy_fingerprint") != pol.fingerprint:
         out["reason"] = (
             f"recorded under policy {str(h.get('policy_fingerprint'))[:16]}…, the installed "
@@ -244,7 +308,11 @@ def episode_states(path: Path) -> dict[str, Any]:
     idx = 0
     try:
         for k in range(steps):
-            while idx < len(records) and records[idx][1].get("type") == "event" and records[idx][1].get("step") == k:
+            while (
+                idx < len(records)
+                and records[idx][1].get("type") == "event"
+                and records[idx][1].get("step") == k
+            ):
                 rec = records[idx][1]
                 code = rec.get("rejected")
                 if code is not None:
@@ -253,7 +321,11 @@ def episode_states(path: Path) -> dict[str, Any]:
                     eng.step(rec["event"])
                 idx += 1
             eng.tick(k * dt + dt)
-            if idx < len(records) and records[idx][1].get("type") == "tick" and records[idx][1].get("step") == k:
+            if (
+                idx < len(records)
+                and records[idx][1].get("type") == "tick"
+                and records[idx][1].get("step") == k
+            ):
                 idx += 1
             for d in dev_state:
                 dev = eng.devices[d]
@@ -261,7 +333,9 @@ def episode_states(path: Path) -> dict[str, Any]:
                 dev_queue[d].append(len(dev.queue))
             for a in ag_pos:
                 ag = eng.agents[a]
-                ag_pos[a].append(ag.zone if ag.zone is not None else f"{ag.from_zone}>{ag.transit_to}")
+                ag_pos[a].append(
+                    ag.zone if ag.zone is not None else f"{ag.from_zone}>{ag.transit_to}"
+                )
             for d, arr in door_open.items():
                 arr.append(1 if eng.doors[d].open else 0)
     except Exception as exc:  # noqa: BLE001 - a damaged log must give a reason, not a 500
@@ -279,8 +353,12 @@ def episode_states(path: Path) -> dict[str, Any]:
     out["steps"] = steps
     out["dt_s"] = dt
     out["devices"] = {
-        d: {"zone": eng.devices[d].zone, "kind": eng.devices[d].kind, "state": dev_state[d],
-            "queue": dev_queue[d]}
+        d: {
+            "zone": eng.devices[d].zone,
+            "kind": eng.devices[d].kind,
+            "state": dev_state[d],
+            "queue": dev_queue[d],
+        }
         for d in dev_state
     }
     out["agents"] = ag_pos

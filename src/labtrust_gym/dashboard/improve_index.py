@@ -30,8 +30,9 @@ def read_front_matter(path: Path) -> tuple[dict[str, Any], str] | None:
     end = text.find("\n---\n", 4)
     if end < 0:
         return None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
     try:
-        meta = yaml.safe_load(text[4:end])
+        meta = yaml.load(text[4:end], Loader=loader)
     except yaml.YAMLError:
         return None
     if not isinstance(meta, dict) or meta.get("type") not in PAGE_TYPES:

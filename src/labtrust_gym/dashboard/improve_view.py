@@ -65,7 +65,9 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def read_events_after(run_dir: Path, after: int, limit: int = MAX_EVENTS_PER_POLL) -> dict[str, Any]:
+def read_events_after(
+    run_dir: Path, after: int, limit: int = MAX_EVENTS_PER_POLL
+) -> dict[str, Any]:
     """Events with ``seq > after`` (at most ``limit``), the whole file's chain checked:
     each line's ``hash`` recomputed (canonical JSON without ``hash`` and ``ts``), ``seq``
     consecutive and ``prev_hash`` the previous line's hash. A torn last line (a writer
@@ -106,8 +108,13 @@ def read_events_after(run_dir: Path, after: int, limit: int = MAX_EVENTS_PER_POL
         if isinstance(seq, int) and seq > after and len(events) < limit:
             events.append(doc)
     nxt = events[-1]["seq"] if events else after
-    return {"events": events, "next": nxt, "total": n, "chain_ok": not problems,
-            "problems": problems[:20]}
+    return {
+        "events": events,
+        "next": nxt,
+        "total": n,
+        "chain_ok": not problems,
+        "problems": problems[:20],
+    }
 
 
 def _diff(run_dir: Path, parent: str | None, child: str) -> str | None:
@@ -191,10 +198,15 @@ def improve_run_view(run_dir: Path) -> dict[str, Any]:
         c["in_lineage"] = c["hash"] in lineage
     approved = {(a["candidate"]) for a in approvals}
     pending = [
-        {"cycle": c["cycle"], "decision": c["decision"], "subject": c["candidate"] or f"cycle-{c['cycle']}",
-         "reason": c["decision_reason"]}
+        {
+            "cycle": c["cycle"],
+            "decision": c["decision"],
+            "subject": c["candidate"] or f"cycle-{c['cycle']}",
+            "reason": c["decision_reason"],
+        }
         for c in cycles
-        if c["status"] == "awaiting_approval" and (c["candidate"] or f"cycle-{c['cycle']}") not in approved
+        if c["status"] == "awaiting_approval"
+        and (c["candidate"] or f"cycle-{c['cycle']}") not in approved
     ]
     const = (manifest.get("constitution") or {}).get("document") or {}
     budgets = const.get("budgets") or {}
@@ -213,21 +225,39 @@ def improve_run_view(run_dir: Path) -> dict[str, Any]:
     llm_props = sum(1 for p in props if p["source"] == "llm")
     cycles_done = sum(1 for c in cycles if c["status"] == "done")
     budget = [
-        {"budget": "cycles", "used": len(cycles), "config": (manifest.get("config") or {}).get("cycles"),
-         "limit": budgets.get("cycles"), "source": "cycles table"},
-        {"budget": "episodes_per_cycle", "used": max(eps_per_cycle.values(), default=0),
-         "limit": budgets.get("episodes_per_cycle"),
-         "source": "collect results + selection evals, the largest cycle"},
-        {"budget": "wall_time_s", "used": round(wall, 1) if wall is not None else None,
-         "limit": budgets.get("wall_time_s"), "source": "first job start to last job end"},
-        {"budget": "llm_calls", "used": llm_props, "limit": budgets.get("llm_calls"),
-         "source": "proposals from the LLM proposer"},
+        {
+            "budget": "cycles",
+            "used": len(cycles),
+            "config": (manifest.get("config") or {}).get("cycles"),
+            "limit": budgets.get("cycles"),
+            "source": "cycles table",
+        },
+        {
+            "budget": "episodes_per_cycle",
+            "used": max(eps_per_cycle.values(), default=0),
+            "limit": budgets.get("episodes_per_cycle"),
+            "source": "collect results + selection evals, the largest cycle",
+        },
+        {
+            "budget": "wall_time_s",
+            "used": round(wall, 1) if wall is not None else None,
+            "limit": budgets.get("wall_time_s"),
+            "source": "first job start to last job end",
+        },
+        {
+            "budget": "llm_calls",
+            "used": llm_props,
+            "limit": budgets.get("llm_calls"),
+            "source": "proposals from the LLM proposer",
+        },
     ]
     return {
         "run_id": run_id,
         "run": run[0] if run else None,
         "config": manifest.get("config"),
-        "constitution": {k: (manifest.get("constitution") or {}).get(k) for k in ("version", "hash", "source")},
+        "constitution": {
+            k: (manifest.get("constitution") or {}).get(k) for k in ("version", "hash", "source")
+        },
         "champion": champion,
         "lineage": lineage,
         "cycles": cycles,
@@ -261,7 +291,12 @@ def add_routes(
     @app.get("/api/improve/{ident}")
     def _run(ident: str) -> dict[str, Any]:
         e = entry(ident, "improve")
-        return {"id": e.id, "rel": e.rel, "allow_approve": allow_approve, **improve_run_view(index.path(e))}
+        return {
+            "id": e.id,
+            "rel": e.rel,
+            "allow_approve": allow_approve,
+            **improve_run_view(index.path(e)),
+        }
 
     @app.get("/api/improve/{ident}/events")
     def _events(ident: str, after: int = -1, limit: int = MAX_EVENTS_PER_POLL) -> dict[str, Any]:
@@ -276,9 +311,18 @@ def add_routes(
         subject = body.get("subject")
         approver = body.get("approver") or "dashboard"
         note = body.get("note") or ""
-        if not isinstance(subject, str) or not (_HASH.match(subject) or re.match(r"^cycle-\d+$", subject)):
-            raise HTTPException(422, "subject: give the candidate hash (16 hex) or cycle-N waiting for approval")
-        if not isinstance(approver, str) or not isinstance(note, str) or len(approver) > 100 or len(note) > 2000:
+        if not isinstance(subject, str) or not (
+            _HASH.match(subject) or re.match(r"^cycle-\d+$", subject)
+        ):
+            raise HTTPException(
+                422, "subject: give the candidate hash (16 hex) or cycle-N waiting for approval"
+            )
+        if (
+            not isinstance(approver, str)
+            or not isinstance(note, str)
+            or len(approver) > 100
+            or len(note) > 2000
+        ):
             raise HTTPException(422, "approver and note: strings (at most 100 and 2000 characters)")
         from labtrust_gym.improve.loop import approve
 

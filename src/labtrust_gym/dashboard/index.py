@@ -154,15 +154,38 @@ class DashboardIndex:
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
         self._built = -1e18
+        self._scanning = False
         self.scan_s = 0.0
 
     # -- building -------------------------------------------------------------------
     def refresh(self, *, force: bool = False) -> None:
+        """Rescan when the index is older than ``refresh_s``: in a background thread
+        (requests keep the current index meanwhile), or now with ``force`` (the first
+        build, an id the index does not hold yet; at most once a second)."""
+        now = time.monotonic()
+        if force:
+            with self._lock:
+                if now - self._built < 1.0 and self._entries:
+                    return
+            self._rescan()
+            return
+        if now - self._built < self.refresh_s:
+            return
         with self._lock:
-            if not force and time.monotonic() - self._built < self.refresh_s:
+            if self._scanning:
                 return
-            t0 = time.perf_counter()
-            self._entries = self._scan()
+            self._scanning = True
+        threading.Thread(target=self._rescan, name="dashboard-index", daemon=True).start()
+
+    def _rescan(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            entries = self._scan()
+        finally:
+            with self._lock:
+                self._scanning = False
+        with self._lock:
+            self._entries = entries
             self._built = time.monotonic()
             self.scan_s = time.perf_counter() - t0
 
@@ -221,7 +244,10 @@ class DashboardIndex:
                         entry_id("bundle", rel),
                         "bundle",
                         rel,
-                        {"runs": len(doc.get("runs") or []), "package_version": doc.get("package_version")},
+                        {
+                            "runs": len(doc.get("runs") or []),
+                            "package_version": doc.get("package_version"),
+                        },
                     )
                     entries[e.id] = e
                 continue
@@ -247,7 +273,9 @@ class DashboardIndex:
                 lrel = self._rel(lp)
                 eid = entry_id("episode", lrel)
                 ep_ids.append(eid)
-                entries[eid] = Entry(eid, "episode", lrel, {"run": rid, "episode": i, "task": meta["task"]})
+                entries[eid] = Entry(
+                    eid, "episode", lrel, {"run": rid, "episode": i, "task": meta["task"]}
+                )
             meta["episode_ids"] = ep_ids
             entries[rid] = Entry(rid, "run", rel, meta)
         # logs no results file lists are still episodes of their own
@@ -293,6 +321,8 @@ class DashboardIndex:
 
     # -- lookups --------------------------------------------------------------------
     def entries(self, kind: str | None = None) -> list[Entry]:
+        if not self._entries:
+            self.refresh(force=True)
         self.refresh()
         with self._lock:
             es = list(self._entries.values())
@@ -300,6 +330,8 @@ class DashboardIndex:
 
     def get(self, ident: str, kind: str) -> Entry | None:
         """The entry ``ident`` of ``kind``, or None (an id the index does not hold)."""
+        if not self._entries:
+            self.refresh(force=True)
         self.refresh()
         with self._lock:
             e = self._entries.get(ident)

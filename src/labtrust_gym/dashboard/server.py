@@ -23,7 +23,9 @@ def _app(root: Path | str, host: str, port: int, allow_approve: bool) -> object:
 
     index = DashboardIndex(root)
     index.refresh(force=True)
-    hosts = sorted({"127.0.0.1", "localhost", host, f"{host}:{port}", f"127.0.0.1:{port}", f"localhost:{port}"})
+    hosts = sorted(
+        {"127.0.0.1", "localhost", host, f"{host}:{port}", f"127.0.0.1:{port}", f"localhost:{port}"}
+    )
     return create_app(index, allow_approve=allow_approve, allowed_hosts=hosts)
 
 

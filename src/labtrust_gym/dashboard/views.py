@@ -60,9 +60,21 @@ def run_detail(index: DashboardIndex, e: Entry) -> dict[str, Any]:
         )
     head = {
         k: doc.get(k)
-        for k in ("task", "controller", "coord_method", "injection", "seed", "timing_mode",
-                  "max_steps", "dt_s", "num_agents", "policy_fingerprint", "lab_profile",
-                  "package_version", "domain_id")
+        for k in (
+            "task",
+            "controller",
+            "coord_method",
+            "injection",
+            "seed",
+            "timing_mode",
+            "max_steps",
+            "dt_s",
+            "num_agents",
+            "policy_fingerprint",
+            "lab_profile",
+            "package_version",
+            "domain_id",
+        )
     }
     return _clean(
         {
@@ -72,7 +84,9 @@ def run_detail(index: DashboardIndex, e: Entry) -> dict[str, Any]:
             "header": head,
             "plugins": doc.get("plugins") or [],
             "summary": {
-                k: v for k, v in (doc.get("summary") or {}).items() if isinstance(v, dict) and "mean" in v
+                k: v
+                for k, v in (doc.get("summary") or {}).items()
+                if isinstance(v, dict) and "mean" in v
             },
             "episodes": eps,
         }
@@ -91,8 +105,13 @@ def compare_runs(index: DashboardIndex, a: Entry, b: Entry) -> dict[str, Any]:
         my = y.get("mean") if y else None
         delta = my - mx if isinstance(mx, (int, float)) and isinstance(my, (int, float)) else None
         rows.append({"metric": k, "a": x, "b": y, "delta": delta})
-    return _clean({"a": {"id": a.id, "rel": a.rel, "header": da["header"]},
-                   "b": {"id": b.id, "rel": b.rel, "header": db["header"]}, "metrics": rows})
+    return _clean(
+        {
+            "a": {"id": a.id, "rel": a.rel, "header": da["header"]},
+            "b": {"id": b.id, "rel": b.rel, "header": db["header"]},
+            "metrics": rows,
+        }
+    )
 
 
 def study_view(index: DashboardIndex, e: Entry) -> dict[str, Any]:
@@ -123,10 +142,15 @@ def study_view(index: DashboardIndex, e: Entry) -> dict[str, Any]:
             [
                 next(
                     (
-                        {"cell_id": c["cell_id"], "resilience": c["resilience_score"],
-                         "effect": c["injection_effect"], "changed": c["changed_episodes"],
-                         "throughput": c["throughput_mean"], "status": c["status"],
-                         "run_id": c["run_id"]}
+                        {
+                            "cell_id": c["cell_id"],
+                            "resilience": c["resilience_score"],
+                            "effect": c["injection_effect"],
+                            "changed": c["changed_episodes"],
+                            "throughput": c["throughput_mean"],
+                            "status": c["status"],
+                            "run_id": c["run_id"],
+                        }
                         for c in mine
                         if c["method"] == m and c["injection"] == inj
                     ),

@@ -709,10 +709,13 @@ async function route() {
     for (const [re, fn] of ROUTES) {
       const m = hash.match(re);
       if (m) {
+        performance.mark("view-start");
         const nodes = await fn(m);
+        performance.mark("view-built");
         main.textContent = "";
         for (const n of [].concat(nodes)) if (n) main.appendChild(n);
         main.setAttribute("data-view", hash.split("/")[1] || "runs");
+        performance.mark("view-drawn");
         return;
       }
     }
