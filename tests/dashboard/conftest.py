@@ -22,7 +22,7 @@ scales:
     values: [150]
 methods: [scripted_team, market_auction]
 injections: [none, INJ-NET-PARTITION-001, INJ-ID-SPOOF-001]
-episodes_per_cell: 2
+episodes_per_cell: 1
 base_seed: 7
 """
 # small_smoke at 40 steps: nothing reaches the bus before the end, so the partition
@@ -53,7 +53,7 @@ skill: lab_team_weak_seed
 task_types: [stat_insertion, qc_cascade]
 constitution: {constitution}
 cycles: 2
-collect_episodes: 2
+collect_episodes: 1
 focus_episodes: 1
 selection_episodes: 2
 test_episodes: 0

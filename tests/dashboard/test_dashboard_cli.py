@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import labtrust_gym
 from labtrust_gym.cli.main import main
 
@@ -76,9 +78,15 @@ def test_the_command_serves_the_root_on_loopback(dash_root: Path) -> None:
         proc.communicate(timeout=20)  # reaps it and closes its pipes
 
 
-def test_bad_root_and_port_are_usage_errors(tmp_path: Path) -> None:
-    assert main(["dashboard", "--root", str(tmp_path / "missing"), "--port", "1"]) == 2
+def test_bad_root_and_port_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing"
+    assert main(["dashboard", "--root", str(missing), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "--root" in err and "Traceback" not in err
     assert main(["dashboard", "--root", str(tmp_path), "--port", "70000"]) == 2
+    assert "--port 70000" in capsys.readouterr().err
 
 
 def _imports_dashboard(path: Path) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -132,7 +133,15 @@ def test_raw_paths_over_the_wire(jail: Path) -> None:
 
 
 def test_headers_on_every_kind_of_response(client: TestClient) -> None:
-    for path in ("/", "/static/app.js", "/static/style.css", "/api/index", "/api/runs", "/nope"):
+    for path in (
+        "/",
+        "/static/app.js",
+        "/static/core.js",
+        "/static/style.css",
+        "/api/index",
+        "/api/runs",
+        "/nope",
+    ):
         r = client.get(path)
         for k, v in SECURITY_HEADERS.items():
             assert r.headers[k] == v, (path, k)
@@ -143,7 +152,12 @@ def test_headers_on_every_kind_of_response(client: TestClient) -> None:
         and "frame-ancestors 'none'" in csp
     )
     assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
-    assert "<script" not in client.get("/").text.split("app.js")[1]  # no inline script
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", client.get("/").text, re.S)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    for attrs, _ in scripts:  # every script the page names is served, as JavaScript
+        name = attrs.split('src="/static/')[1].split('"')[0]
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
 
 
 def test_read_only(client: TestClient) -> None:

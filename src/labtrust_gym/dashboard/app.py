@@ -5,7 +5,8 @@ Security model (see ``docs/dashboard.md``):
 * a request names artefacts only by index id (``kind-<16 hex>``); anything else is 404,
   so no request path ever becomes a file path, and ``..``, absolute paths and their
   percent-encoded forms have nothing to reach;
-* the static page is three files held in memory, served by name from a fixed table;
+* the static page (HTML, six scripts, a style sheet) is held in memory and served by
+  name from a fixed table;
 * every response carries a Content-Security-Policy (scripts, styles and connections from
   this origin only, no inline script, no framing), ``X-Content-Type-Options: nosniff``,
   ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``;
@@ -45,7 +46,10 @@ SECURITY_HEADERS = {
 }
 #: The page's files: URL name -> (package file, media type).
 STATIC_FILES = {
-    "app.js": ("app.js", "text/javascript; charset=utf-8"),
+    **{
+        f"{n}.js": (f"{n}.js", "text/javascript; charset=utf-8")
+        for n in ("core", "runs", "episode", "study", "improve", "app")
+    },
     "style.css": ("style.css", "text/css; charset=utf-8"),
 }
 _ID = re.compile(r"^[a-z]+-[0-9a-f]{16}$")

@@ -219,7 +219,7 @@ def bench_dashboard(
             if bundle:
                 paths.append(
                     (
-                        "evidence bundle (verify-bundle on each request)",
+                        "evidence bundle (verify-bundle, then cached by file stamps)",
                         f"/api/bundles/{bundle['id']}",
                     )
                 )

@@ -165,7 +165,7 @@ class DashboardIndex:
         now = time.monotonic()
         if force:
             with self._lock:
-                if now - self._built < 1.0 and self._entries:
+                if now - self._built < 1.0:
                     return
             self._rescan()
             return
@@ -321,7 +321,7 @@ class DashboardIndex:
 
     # -- lookups --------------------------------------------------------------------
     def entries(self, kind: str | None = None) -> list[Entry]:
-        if not self._entries:
+        if self._built < 0:  # never built
             self.refresh(force=True)
         self.refresh()
         with self._lock:
@@ -330,7 +330,7 @@ class DashboardIndex:
 
     def get(self, ident: str, kind: str) -> Entry | None:
         """The entry ``ident`` of ``kind``, or None (an id the index does not hold)."""
-        if not self._entries:
+        if self._built < 0:  # never built
             self.refresh(force=True)
         self.refresh()
         with self._lock:
