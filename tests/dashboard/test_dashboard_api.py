@@ -77,11 +77,27 @@ def test_runs_table_fields_and_cis(client: TestClient, dash_root: Path) -> None:
         for k, v in runs.items()
         if k.startswith("studies/small/cells/") and "market_auction__INJ-ID" in k
     )
+    assert cell["scale"] == "small_8+horizon_steps=150"
     assert (cell["method"], cell["injection"], cell["cell_id"]) == (
         "market_auction",
         "INJ-ID-SPOOF-001",
         "coord_risk__small_8+horizon_steps=150__market_auction__INJ-ID-SPOOF-001",
     )
+
+
+def test_profile_and_plugins_come_from_the_results(dash_root: Path, tmp_path: Path) -> None:
+    doc = json.loads((dash_root / "runs/sla/results.json").read_text())
+    doc["lab_profile"] = "example"
+    doc["plugins"] = [
+        {"distribution": "labtrust-example-plugin", "version": "0.1.0"},
+        {"distribution": "labtrust-coord-example", "version": "0.2.0"},
+    ]
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r/results.json").write_text(json.dumps(doc))
+    (run,) = _client(tmp_path / "r").get("/api/runs").json()
+    assert run["profile"] == "example"
+    assert run["plugins"] == ["labtrust-coord-example", "labtrust-example-plugin"]
+    assert run["episode_ids"] == []  # its logs are not under this root
 
 
 def test_run_detail_and_compare(client: TestClient, dash_root: Path) -> None:

@@ -120,6 +120,16 @@ def _headline(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _scale(doc: dict[str, Any]) -> str | None:
+    sc = doc.get("scale_config")
+    if not isinstance(sc, dict):
+        return None
+    if isinstance(sc.get("preset"), str):
+        return str(sc["preset"])
+    n = sc.get("num_agents_total")
+    return f"{n} agents" if isinstance(n, int) else None
+
+
 def run_meta(doc: dict[str, Any]) -> dict[str, Any]:
     """What the runs table shows of a results document."""
     plugins = doc.get("plugins") or []
@@ -135,9 +145,7 @@ def run_meta(doc: dict[str, Any]) -> dict[str, Any]:
             str(p.get("distribution") or p.get("name") or p) if isinstance(p, dict) else str(p)
             for p in plugins
         ),
-        "scale": (doc.get("scale_config") or {}).get("preset")
-        if isinstance(doc.get("scale_config"), dict)
-        else None,
+        "scale": _scale(doc),
         "metrics": _headline(doc.get("summary") or {}),
     }
 
@@ -209,7 +217,7 @@ class DashboardIndex:
 
         entries: dict[str, Entry] = {}
         logs_by_name: dict[str, list[Path]] = {}
-        results: list[tuple[Path, dict[str, Any], str | None]] = []
+        results: list[tuple[Path, dict[str, Any], str | None, str | None]] = []
         files = self._files()
         for p in files:
             name = p.name
@@ -255,15 +263,18 @@ class DashboardIndex:
             if not isinstance(doc, dict):
                 continue
             if doc.get("schema_version") == RESULTS_SCHEMA:
-                results.append((p, doc, None))
+                results.append((p, doc, None, None))
             elif doc.get("schema_version") == CELL_SCHEMA and isinstance(doc.get("results"), dict):
                 cell = doc.get("cell") or {}
                 cid = cell.get("cell_id") if isinstance(cell, dict) else None
-                results.append((p, doc["results"], cid or p.parent.name))
-        for p, doc, cell_id in results:
+                scale = cell.get("scale") if isinstance(cell, dict) else None
+                results.append((p, doc["results"], cid or p.parent.name, scale))
+        for p, doc, cell_id, cell_scale in results:
             rel = self._rel(p)
             meta = run_meta(doc)
             meta["cell_id"] = cell_id
+            if cell_scale:
+                meta["scale"] = cell_scale
             rid = entry_id("run", rel)
             ep_ids = []
             for i, logname in enumerate(doc.get("logs") or []):
