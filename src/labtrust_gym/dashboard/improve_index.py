@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from labtrust_gym.dashboard.entries import Entry, entry_id
+
 __all__ = ["scan_improve", "IMPROVE_MANIFEST_SCHEMA", "PAGE_TYPES", "read_front_matter"]
 
 IMPROVE_MANIFEST_SCHEMA = "labtrust.improve.manifest.v1"
@@ -40,9 +42,7 @@ def read_front_matter(path: Path) -> tuple[dict[str, Any], str] | None:
     return meta, text[end + 5 :]
 
 
-def scan_improve(root: Path, files: list[Path]) -> list[Any]:
-    from labtrust_gym.dashboard.index import Entry, entry_id
-
+def scan_improve(root: Path, files: list[Path]) -> list[Entry]:
     out: list[Entry] = []
     for p in files:
         if p.name == "manifest.json" and (p.parent / "store.sqlite").is_file():

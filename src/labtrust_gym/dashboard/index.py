@@ -21,15 +21,14 @@ Recognised artefacts (by content, not by name):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labtrust_gym.dashboard.entries import Entry, entry_id
 from labtrust_gym.errors import ConfigError
 
 __all__ = ["Entry", "DashboardIndex", "entry_id", "SKIP_DIRS"]
@@ -46,22 +45,6 @@ SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", "
 MAX_JSON_BYTES = 64 * 1024 * 1024
 #: Bytes read from the start of a ``.jsonl`` file to recognise an episode log header.
 _HEADER_PROBE = 1 << 20
-
-
-def entry_id(kind: str, rel: str) -> str:
-    """A stable id for the artefact of ``kind`` at ``rel`` (a path relative to the root)."""
-    return f"{kind}-{hashlib.sha256(f'{kind}:{rel}'.encode()).hexdigest()[:16]}"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One indexed artefact: its id, kind, path relative to the root, and a summary
-    (``meta``) the listings show without opening the file again."""
-
-    id: str
-    kind: str
-    rel: str
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def _inside(root: Path, p: Path) -> bool:
