@@ -15,14 +15,28 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes", "coord", "llm", "fuzz", "startup", "dashboard"],
+        choices=[
+            "engine",
+            "env",
+            "episodes",
+            "coord",
+            "llm",
+            "fuzz",
+            "startup",
+            "improve-resume",
+            "dashboard",
+        ],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
         "scripted episode per task; coord: coordination methods per scale preset; llm: LLM "
         "agents' cost per decision, model time excluded (--task, --roles); fuzz: hostile "
         "actions through the env (uncaught exceptions, BLOCKED by code, mask truth); "
         "startup: whole-process time of --version, --help and a one-episode run; "
-        "dashboard: API and page times on the 105-cell default study and a 50-cycle "
-        "improvement run (--root DIR: on existing data instead)",
+        "improve-resume: kill -9 an improvement run at random moments, resume, compare "
+        "(--kills); dashboard: API and page times on the 105-cell default study and a "
+        "50-cycle improvement run (--root DIR: on existing data instead)",
+    )
+    p.add_argument(
+        "--kills", type=int, default=20, help="trials of 'improve-resume' (default 20)"
     )
     p.add_argument(
         "--case",
@@ -102,6 +116,10 @@ def _run(args: argparse.Namespace) -> int:
         value = getattr(args, opt, None)
         if value is not None and value < 1:
             raise ConfigError(f"--{opt} must be >= 1, got {value}")
+    if args.target == "improve-resume":
+        from labtrust_gym.cli.improve_cmds import bench_improve_resume
+
+        return bench_improve_resume(args)
     if args.target == "coord":
         return _coord(args)
     if args.target == "llm":

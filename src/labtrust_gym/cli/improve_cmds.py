@@ -47,7 +47,9 @@ def add_parser(sub: Any) -> None:
     r = isub.add_parser("run", help="run an improvement loop from a config")
     r.add_argument("-c", "--config", required=True, help="improve config YAML")
     r.add_argument("--out", default=None, help="run directory (default runs/improve/RUN_ID)")
-    r.add_argument("--llm", default=None, help="advisory LLM proposer backend spec (overrides the config)")
+    r.add_argument(
+        "--llm", default=None, help="advisory LLM proposer backend spec (overrides the config)"
+    )
     _exec_args(r)
     r.set_defaults(func=_run)
 
@@ -124,7 +126,10 @@ def _print_summary(s: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(s, indent=1, sort_keys=True))
         return
-    print(f"run {s['run_id']}: {s['status']} ({s['status_reason']})")
+    status = s["status"]
+    if status == "running" and not s["live"]:
+        status = "interrupted (no process runs it: labtrust improve resume RUN)"
+    print(f"run {s['run_id']}: {status} ({s['status_reason']})")
     print(f"constitution {s['constitution']}; champion {s['champion']}; rung {s['rung']}")
     for c in s["cycles"]:
         g = c["gate"]
@@ -138,7 +143,11 @@ def _print_summary(s: dict[str, Any], as_json: bool) -> None:
         denied = [p for p in c["proposals"] if p["status"] == "rejected"]
         print(
             f"  cycle {c['cycle']} [{c['rung']}]: {gate} -> {c['decision'] or c['status']}"
-            + (f"; {len(denied)} proposal(s) denied ({', '.join(p['rule'] for p in denied)})" if denied else "")
+            + (
+                f"; {len(denied)} proposal(s) denied ({', '.join(p['rule'] for p in denied)})"
+                if denied
+                else ""
+            )
         )
     ev = s["events"]
     print(f"events: {ev['count']}, chain {'ok' if ev['chain_ok'] else 'BROKEN'}")
@@ -236,3 +245,28 @@ def _demo(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"demo: {wall:.1f} s wall; run directory {args.out}; chain verified: {chain['ok']}")
     return _exit_for(s) if chain["ok"] else EXIT_FAILURE
+
+
+def bench_improve_resume(args: argparse.Namespace) -> int:
+    """``labtrust bench improve-resume --kills N [--seed S] [--json]``."""
+    from labtrust_gym.improve.bench_resume import kill_resume_bench
+
+    if args.kills < 1:
+        raise ConfigError(f"--kills must be >= 1, got {args.kills}")
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    r = kill_resume_bench(args.kills, seed=args.seed, log=log)
+    r["wall_s"] = round(time.perf_counter() - t0, 1)
+    if args.json:
+        print(json.dumps(r, indent=1))
+    else:
+        print(
+            f"improve-resume: {r['kills']} trials, {r['killed']} kill(s) landed, final state equal "
+            f"to the uninterrupted run in {r['equal']}/{r['kills']}, chain ok in "
+            f"{r['chain_ok']}/{r['kills']} (reference {r['reference_wall_s']} s, decisions "
+            f"{r['reference_decisions']}; total {r['wall_s']} s)"
+        )
+    return EXIT_OK if r["equal"] == r["kills"] and r["chain_ok"] == r["kills"] else EXIT_FAILURE

@@ -160,7 +160,7 @@ class ImproveConfig:
         if extra:
             raise ConfigError(f"{source}: unknown key(s) {extra}; known: {sorted(_TOP)}")
         if str(doc.get("version", "0.1")) != "0.1":
-            raise ConfigError(f"{source}: version must be \"0.1\", got {doc.get('version')!r}")
+            raise ConfigError(f'{source}: version must be "0.1", got {doc.get("version")!r}')
         kw: dict[str, Any] = {}
         for k in ("name", "skill", "constitution"):
             if k in doc:
@@ -178,9 +178,13 @@ class ImproveConfig:
                     raise ConfigError(f"{source}: {k} must be an integer, got {doc[k]!r}")
                 kw[k] = int(doc[k])
         if "lab_profile" in doc:
-            kw["lab_profile"] = None if doc["lab_profile"] in (None, "") else str(doc["lab_profile"])
+            kw["lab_profile"] = (
+                None if doc["lab_profile"] in (None, "") else str(doc["lab_profile"])
+            )
         if "knowledge_dir" in doc:
-            kw["knowledge_dir"] = None if doc["knowledge_dir"] is None else str(doc["knowledge_dir"])
+            kw["knowledge_dir"] = (
+                None if doc["knowledge_dir"] is None else str(doc["knowledge_dir"])
+            )
         for k in ("task_types", "ladder"):
             if k in doc:
                 v = doc[k]
@@ -195,9 +199,13 @@ class ImproveConfig:
                 r: _sub(rungs, r, {"max_edits", "trials"}, f"{source}: rungs") for r in rungs
             }
         if "gate" in doc:
-            kw["gate"] = _sub(doc, "gate", {"metric", "tolerance", "min_delta", "mixed_weight"}, source)
+            kw["gate"] = _sub(
+                doc, "gate", {"metric", "tolerance", "min_delta", "mixed_weight"}, source
+            )
         if "decide" in doc:
-            kw["decide"] = _sub(doc, "decide", {"rollback_threshold", "plateau_cycles", "floor"}, source)
+            kw["decide"] = _sub(
+                doc, "decide", {"rollback_threshold", "plateau_cycles", "floor"}, source
+            )
         if "proposer" in doc:
             kw["proposer"] = _sub(doc, "proposer", {"llm", "timeout_s", "max_tokens"}, source)
         if "scripted_proposals" in doc:

@@ -196,9 +196,7 @@ class Constitution:
     def check_wall_time(self, elapsed_s: float) -> Verdict:
         n = float(self.budgets["wall_time_s"])
         if elapsed_s > n:
-            return _deny(
-                "budget.wall_time", f"the run has used {elapsed_s:.0f} s of its {n:.0f} s"
-            )
+            return _deny("budget.wall_time", f"the run has used {elapsed_s:.0f} s of its {n:.0f} s")
         return _OK
 
     def check_llm_call(self, calls_used: int, tokens_used: int) -> Verdict:

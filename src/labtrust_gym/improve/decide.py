@@ -48,7 +48,9 @@ class DecideConfig:
 
     def __post_init__(self) -> None:
         if self.rollback_threshold < 0:
-            raise ConfigError(f"decide.rollback_threshold must be >= 0, got {self.rollback_threshold}")
+            raise ConfigError(
+                f"decide.rollback_threshold must be >= 0, got {self.rollback_threshold}"
+            )
         if self.plateau_cycles < 1:
             raise ConfigError(f"decide.plateau_cycles must be >= 1, got {self.plateau_cycles}")
 
@@ -135,8 +137,16 @@ def decide(
                 "plateau",
             )
         return Decision(
-            "stop", f"plateau of {plateau} cycles and the ladder is exhausted", rung, plateau, "ladder"
+            "stop",
+            f"plateau of {plateau} cycles and the ladder is exhausted",
+            rung,
+            plateau,
+            "ladder",
         )
     if not budget_left:
-        return Decision("stop", f"{why}; the budget allows no further cycle", rung, plateau, "budget")
-    return Decision("iterate", f"{why}; plateau {plateau}/{cfg.plateau_cycles}", rung, plateau, "iterate")
+        return Decision(
+            "stop", f"{why}; the budget allows no further cycle", rung, plateau, "budget"
+        )
+    return Decision(
+        "iterate", f"{why}; plateau {plateau}/{cfg.plateau_cycles}", rung, plateau, "iterate"
+    )

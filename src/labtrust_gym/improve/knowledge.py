@@ -36,7 +36,6 @@ PAGE_TYPES = ("task", "policy", "experiment")
 STATUSES = ("observed-once", "replicated", "human-confirmed")
 _DIRS = {"task": "tasks", "policy": "policies", "experiment": "experiments"}
 _OBS = "## Observations"
-_LESSONS = "## Lessons"
 
 
 def _slug(name: str) -> str:
@@ -99,10 +98,11 @@ class KnowledgeAgent:
         prov = {"run": run_id, "cycle": int(cycle), "source": "eval"}
         touched: list[Path] = []
         for task, score in sorted(task_scores.items()):
-            codes = ", ".join(f"{c} x{n}" for c, n in list((task_codes.get(task) or {}).items())[:5])
-            obs = (
-                f"champion {champion} scores {score:.4f} (mean selection score)"
-                + (f"; reason codes: {codes}" if codes else "; no reason codes")
+            codes = ", ".join(
+                f"{c} x{n}" for c, n in list((task_codes.get(task) or {}).items())[:5]
+            )
+            obs = f"champion {champion} scores {score:.4f} (mean selection score)" + (
+                f"; reason codes: {codes}" if codes else "; no reason codes"
             )
             touched.append(self._upsert("task", task, f"Task: {task}", obs, prov))
         delta = ((gate or {}).get("paired") or {}).get("mean")
@@ -112,14 +112,16 @@ class KnowledgeAgent:
                 + (f", mean paired delta {float(delta):+.4f}" if delta is not None else "")
                 + f"; decision {decision['action']}"
             )
-            touched.append(self._upsert("policy", candidate, f"Skill version {candidate}", obs, prov))
+            touched.append(
+                self._upsert("policy", candidate, f"Skill version {candidate}", obs, prov)
+            )
         obs = f"champion {champion} after the decision ({decision['action']})"
         touched.append(self._upsert("policy", champion, f"Skill version {champion}", obs, prov))
         edits = len(proposal.get("edits") or ())
         obs = (
             f"proposal {proposal.get('source')}/{proposal.get('name')}: focus "
-            f"{proposal.get('focus_task')}, method {proposal.get('method')}, {edits} extra edit(s); "
-            f"decision {decision['action']}: {decision['reason']}"
+            f"{proposal.get('focus_task')}, method {proposal.get('method')}, "
+            f"{edits} extra edit(s); decision {decision['action']}: {decision['reason']}"
         )
         touched.append(self._upsert("experiment", run_id, f"Experiment: run {run_id}", obs, prov))
         rel = sorted({p.relative_to(self.root).as_posix() for p in touched})
@@ -135,7 +137,7 @@ class KnowledgeAgent:
             meta, body = read_page(path)
         else:
             meta = {"name": name, "type": page_type, "status": "observed-once", "provenance": []}
-            body = f"# {title}\n\n{_OBS}\n\n{_LESSONS}\n\n- (none yet)\n"
+            body = f"# {title}\n\n{_OBS}\n"
         provs = list(meta.get("provenance") or [])
         key = (prov["run"], prov["cycle"], prov["source"])
         if any((p.get("run"), p.get("cycle"), p.get("source")) == key for p in provs):
@@ -144,9 +146,14 @@ class KnowledgeAgent:
         meta["provenance"] = provs
         if meta.get("status") != "human-confirmed":  # a person's verdict is never downgraded
             meta["status"] = "replicated" if len(provs) >= 2 else "observed-once"
-        head, sep, tail = body.partition(_LESSONS)
+        # new observations go at the end of the Observations section (text a person
+        # added below it, e.g. a Lessons section, stays where it is)
+        head, sep, tail = body.partition(_OBS)
         line = f"- run {prov['run']} cycle {prov['cycle']}: {observation}"
-        body = head.rstrip("\n") + f"\n{line}\n\n" + sep + tail
+        obs, nl, rest = tail.lstrip("\n").partition("\n## ")
+        obs = obs.rstrip("\n")
+        obs = f"{obs}\n{line}" if obs else line
+        body = head + sep + "\n" + obs + "\n" + (f"\n## {rest}" if nl else "")
         atomic_write_text(path, render_page(meta, body))
         return path
 
@@ -187,7 +194,11 @@ class KnowledgeAgent:
                 continue
             keys: list[tuple[Any, ...]] = []
             for i, p in enumerate(provs):
-                if not isinstance(p, dict) or not p.get("run") or not isinstance(p.get("cycle"), int):
+                if (
+                    not isinstance(p, dict)
+                    or not p.get("run")
+                    or not isinstance(p.get("cycle"), int)
+                ):
                     bad(f"provenance[{i}] must be a mapping with run and cycle")
                     continue
                 keys.append((p.get("run"), p.get("cycle"), p.get("source")))

@@ -19,18 +19,15 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labtrust_gym.errors import ConfigError
 from labtrust_gym.improve.config import ImproveConfig
 from labtrust_gym.improve.constitution import Constitution, ConstitutionError, Verdict
-from labtrust_gym.improve.decide import DecideConfig, decide
+from labtrust_gym.improve.cycle import CycleStages, LoopState, Paused, StageResult
+from labtrust_gym.improve.decide import DecideConfig
 from labtrust_gym.improve.events import Event, EventBus
-from labtrust_gym.improve.knowledge import KnowledgeAgent, task_summary
-from labtrust_gym.improve.propose import propose_deterministic, propose_llm, scripted_proposals
-from labtrust_gym.improve.records import CheckpointRecord, EvalReport, Proposal
 from labtrust_gym.improve.run_dir import (
     MANIFEST,
     RunPaths,
@@ -45,24 +42,7 @@ __all__ = ["CYCLE_STAGES", "Orchestrator", "Paused", "approve", "start_run", "re
 CYCLE_STAGES = ("propose", "collect", "train", "eval", "decide", "apply", "knowledge")
 
 
-@dataclass
-class _State:
-    champion: str
-    texts: dict[str, str]
-    selection: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    rejected: set[tuple[str, str, str]] = field(default_factory=set)
-    history: list[str] = field(default_factory=list)
-    rung: str = ""
-    train_keys: set[tuple[str, int]] = field(default_factory=set)
-    llm_calls: int = 0
-    llm_tokens: int = 0
-
-
-class Paused(Exception):
-    """The loop stopped to wait for a human approval."""
-
-
-class Orchestrator:
+class Orchestrator(CycleStages):
     """One run directory's loop. Use :func:`start_run` / :func:`resume_run`."""
 
     def __init__(
@@ -94,7 +74,9 @@ class Orchestrator:
         self.adapter: Any = None
 
     # ------------------------------------------------------------- plumbing -------
-    def emit(self, stage: str, kind: str, cycle: int, payload: Mapping[str, Any], sync: bool = False):
+    def emit(
+        self, stage: str, kind: str, cycle: int, payload: Mapping[str, Any], sync: bool = False
+    ):
         assert self.bus is not None
         return self.bus.emit(Event(self.run_id, stage, kind, cycle, dict(payload)), sync=sync)
 
@@ -128,10 +110,11 @@ class Orchestrator:
         self,
         cycle: int,
         name: str,
-        compute: Callable[[], tuple[Any, Callable[[Any], None], dict[str, Any]]],
+        compute: Callable[..., StageResult],
+        *args: Any,
     ) -> Any:
         """Run a stage as a job unless it is done (then its stored output is returned).
-        ``compute() -> (output, writer(conn), event payload)``."""
+        ``compute(*args) -> (output, writer(conn), event payload)``."""
         assert self.store is not None
         done = self.store.job_output(self.run_id, cycle, name)
         if done is not None:
@@ -141,7 +124,7 @@ class Orchestrator:
         self.emit(name, "stage_started", cycle, {"attempt": attempt})
         self.log(f"cycle {cycle}: {name} ...")
         try:
-            output, writer, summary = compute()
+            output, writer, summary = compute(*args)
         except ConstitutionError:
             self.store.fail_job(self.run_id, cycle, name, "fatal constitution denial")
             raise
@@ -150,11 +133,15 @@ class Orchestrator:
             raise
         except Exception as exc:
             self.store.fail_job(self.run_id, cycle, name, f"{type(exc).__name__}: {exc}")
-            self.emit(name, "stage_failed", cycle, {"error": f"{type(exc).__name__}: {exc}"[:500]}, True)
+            self.emit(
+                name, "stage_failed", cycle, {"error": f"{type(exc).__name__}: {exc}"[:500]}, True
+            )
             raise
         atomic_write_text(
             self.paths.root / log_rel,
-            json.dumps({"cycle": cycle, "stage": name, "summary": summary}, indent=1, sort_keys=True)
+            json.dumps(
+                {"cycle": cycle, "stage": name, "summary": summary}, indent=1, sort_keys=True
+            )
             + "\n",
             fsync=False,
         )
@@ -201,7 +188,9 @@ class Orchestrator:
                 status, reason = "awaiting_approval", str(exc)
             except Exception as exc:
                 store.set_run_status(self.run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
-                self.emit("run", "run_failed", 0, {"error": f"{type(exc).__name__}: {exc}"[:500]}, True)
+                self.emit(
+                    "run", "run_failed", 0, {"error": f"{type(exc).__name__}: {exc}"[:500]}, True
+                )
                 raise
             finally:
                 if self._backend is not None and self.cfg.proposer.get("llm"):
@@ -223,29 +212,41 @@ class Orchestrator:
         self.constitution.enforce(c.check_backend_spec(self.cfg.proposer.get("llm")))
         from labtrust_gym.improve.events import read_events
 
-        seen = {(e["cycle"], e["stage"]) for e in read_events(self.paths.root) if e["kind"] == "stage_done"}
+        seen = {
+            (e["cycle"], e["stage"])
+            for e in read_events(self.paths.root)
+            if e["kind"] == "stage_done"
+        }
         for j in self.store.jobs(self.run_id):
             if j["status"] == "done" and (j["cycle"], j["stage"]) not in seen:
                 self.emit(
-                    j["stage"], "stage_done", j["cycle"], {"recovered": True, "attempt": j["attempt"]}, True
+                    j["stage"],
+                    "stage_done",
+                    j["cycle"],
+                    {"recovered": True, "attempt": j["attempt"]},
+                    True,
                 )
 
     # ------------------------------------------------------------- the loop -------
     def _loop(self) -> tuple[str, str]:
         from labtrust_gym.skillopt.document import skill_hash
 
-        st = _State(self.seed_hash, {self.seed_hash: self.seed_doc.text}, rung=self.cfg.ladder[0])
+        st = LoopState(
+            self.seed_hash, {self.seed_hash: self.seed_doc.text}, rung=self.cfg.ladder[0]
+        )
         base = self.stage(0, "baseline", self._baseline)
         st.selection[self.seed_hash] = base["results"]
         cycle = 0
-        while True:
+        reason = ""
+        while not reason:
             cycle += 1
             v = self.constitution.check_cycle(cycle)
             if cycle > self.cfg.cycles or not v.allowed:
                 if not v.allowed:
                     self._deny(cycle, "run", v, {"what": "cycle"})
+                reason = f"{cycle - 1} cycle(s) done (budget: {self.cfg.cycles})"
                 break
-            prop = self.stage(cycle, "propose", lambda: self._propose(cycle, st))
+            prop = self.stage(cycle, "propose", self._propose, cycle, st)
             st.llm_calls += prop["llm"]["calls"]
             st.llm_tokens += prop["llm"]["tokens"]
             for p in prop["proposals"]:
@@ -254,486 +255,64 @@ class Orchestrator:
                         if e.get("file", "skill") == "skill":
                             st.rejected.add((e["op"], e.get("target", ""), e.get("content", "")))
             chosen = prop["chosen"]
-            col = self.stage(cycle, "collect", lambda: self._collect(cycle, chosen, st.texts[st.champion]))
+            col = self.stage(cycle, "collect", self._collect, cycle, chosen, st.texts[st.champion])
             st.train_keys.update((r["task_type"], int(r["seed"])) for r in col["results"])
-            tr = self.stage(cycle, "train", lambda: self._train(cycle, st, chosen, col))
+            tr = self.stage(cycle, "train", self._train, cycle, st, chosen, col)
             cand = tr.get("candidate")
             if cand:
                 st.texts[cand] = self.paths.read_candidate(cand)
-            ev = self.stage(cycle, "eval", lambda: self._eval(cycle, st, cand))
+            ev = self.stage(cycle, "eval", self._eval, cycle, st, cand)
             if cand and ev.get("results") is not None:
                 st.selection[cand] = ev["results"]
-            dec = self.stage(cycle, "decide", lambda: self._decide(cycle, st, cand, ev))
+            dec = self.stage(cycle, "decide", self._decide, cycle, st, cand, ev)
             gate = ev.get("gate")
             if cand and gate and gate["action"] not in ("accept", "accept_new_best"):
                 for e in tr["selected"]:
                     st.rejected.add((e["op"], e.get("target", ""), e.get("content", "")))
-            ap = self.stage(cycle, "apply", lambda: self._apply(cycle, st, cand, dec))
+            ap = self.stage(cycle, "apply", self._apply, cycle, st, cand, dec)
             st.champion = ap["champion"]
             st.history.append(dec["action"])
             st.rung = dec["rung"]
-            self.stage(cycle, "knowledge", lambda: self._knowledge(cycle, st, cand, ev, dec, chosen))
+            self.stage(cycle, "knowledge", self._knowledge, cycle, st, cand, ev, dec, chosen)
             if dec["action"] == "stop":
-                return "completed", f"stopped at cycle {cycle}: {dec['reason']}"
+                reason = f"stopped at cycle {cycle}: {dec['reason']}"
         if self.cfg.test_episodes > 0:
-            self.stage(0, "final", lambda: self._final(st))
+            self.stage(0, "final", self._final, st)
         atomic_write_text(self.paths.champion, st.texts[st.champion])
         assert skill_hash(st.texts[st.champion]) == st.champion
-        return "completed", f"{cycle - 1} cycle(s) done (budget: {self.cfg.cycles})"
+        return "completed", reason
 
-    # ------------------------------------------------------------- stages ---------
-    def _rollout(self, episodes: list[Any], text: str) -> list[dict[str, Any]]:
-        from labtrust_gym.improve.stages import scored
-        from labtrust_gym.skillopt.types import BatchSpec
-
-        batch = BatchSpec("eval", episodes[0].split if episodes else "", 0, len(episodes), episodes)
-        return scored(self.adapter.rollout(batch, text, None), self.gate)
-
-    def _eval_rows(self, c: Any, cycle: int, split: str, h: str, role: str, results: list[dict[str, Any]]):
-        assert self.store is not None
-        for r in results:
-            self.store.insert(
-                c,
-                "evals",
-                {
-                    "run_id": self.run_id,
-                    "cycle": cycle,
-                    "split": split,
-                    "skill_hash": h,
-                    "role": role,
-                    "episode_id": r["id"],
-                    "task_type": r["task_type"],
-                    "seed": int(r["seed"]),
-                    "hard": float(r["hard"]),
-                    "soft": float(r["soft"]),
-                    "score": float(r["score"]),
-                    "safety_json": json.dumps(r.get("safety") or {}, sort_keys=True),
-                    "reason_codes_json": json.dumps(
-                        {**(r.get("reason_codes") or {}), **(r.get("violation_reason_codes") or {})},
-                        sort_keys=True,
-                    ),
-                },
-            )
-
-    def _baseline(self) -> tuple[Any, Callable[[Any], None], dict[str, Any]]:
-        from labtrust_gym.skillopt.gate import mean_score
-
-        eps = self.adapter.plan.eval_episodes("valid_seen", self.cfg.selection_episodes)
-        v = self.constitution.check_episodes(len(eps), "the baseline evaluation")
-        self.constitution.enforce(v)
-        results = self._rollout(eps, self.seed_doc.text)
-        score = mean_score(results, self.gate)
-        path = self.paths.write_candidate(self.seed_doc.text)
-
-        def write(c: Any) -> None:
-            assert self.store is not None
-            self.store.add_candidate(
-                c, self.run_id, self.seed_hash, kind="seed", parent=None, cycle=0,
-                path=path, status="champion", score=score,
-            )
-            self.store.set_champion(c, self.run_id, self.seed_hash)
-            self._eval_rows(c, 0, "valid_seen", self.seed_hash, "champion", results)
-
-        ck = CheckpointRecord(self.seed_hash, path, 0)
-        return (
-            {"results": results, "score": score, "checkpoint": ck.to_dict()},
-            write,
-            {"champion": self.seed_hash, "score": score, "episodes": len(results)},
-        )
-
-    def _propose(self, cycle: int, st: _State) -> tuple[Any, Callable[[Any], None], dict[str, Any]]:
-        cfgp = self.cfg
-        method = st.rung
-        batch = cfgp.collect_episodes
-        last = st.selection[st.champion]
-        det = propose_deterministic(
-            cycle, last, cfgp.task_types, method=method, collect_episodes=batch, rejected=st.rejected
-        )
-        candidates: list[tuple[Proposal, str]] = [
-            (p, "") for p in scripted_proposals(
-                cfgp.scripted_proposals, cycle, focus_task=det.focus_task, method=method,
-                collect_episodes=batch,
-            )
-        ]
-        usage = {"calls": 0, "tokens": 0}
-        if cfgp.proposer.get("llm"):
-            v = self.constitution.check_llm_call(st.llm_calls, st.llm_tokens)
-            if not v.allowed:
-                self._deny(cycle, "propose", v, {"source": "llm"})
-                candidates.append((Proposal(cycle, "llm", det.focus_task, method, batch, name="llm"), v.rule + "|" + v.reason))
-            else:
-                p, why, usage = propose_llm(
-                    self._backend_for_run(),
-                    cycle,
-                    skill_text=st.texts[st.champion],
-                    last_eval=last,
-                    task_types=cfgp.task_types,
-                    method=method,
-                    collect_episodes=batch,
-                    rejected=st.rejected,
-                    max_edits=cfgp.rung_params(method)["max_edits"],
-                    max_tokens=int(cfgp.proposer.get("max_tokens", 1024)),
-                )
-                if p is None:
-                    self.emit("propose", "llm_proposer_fallback", cycle, {"reason": why}, True)
-                else:
-                    candidates.append((p, ""))
-        candidates.append((det, ""))
-        rows: list[dict[str, Any]] = []
-        accepted: list[Proposal] = []
-        for p, pre in candidates:
-            v = Verdict(False, *pre.split("|", 1)) if pre else self._check_proposal(p, st)
-            if not v.allowed and not pre:
-                self._deny(cycle, "propose", v, {"source": p.source, "name": p.name})
-            status = "accepted" if v.allowed else "rejected"
-            rows.append({"status": status, "rule": v.rule, "reason": v.reason, "proposal": p.to_dict()})
-            if v.allowed:
-                accepted.append(p)
-        chosen: dict[str, Any] | None = None
-        if accepted:
-            lead = accepted[0]
-            edits: list[dict[str, Any]] = []
-            for p in accepted:
-                for e in p.edits:
-                    if e not in edits:
-                        edits.append(dict(e))
-            chosen = {**lead.to_dict(), "edits": edits, "sources": [p.source for p in accepted]}
-
-        def write(c: Any) -> None:
-            assert self.store is not None
-            for i, r in enumerate(rows):
-                self.store.insert(
-                    c,
-                    "proposals",
-                    {
-                        "run_id": self.run_id,
-                        "cycle": cycle,
-                        "idx": i,
-                        "source": r["proposal"]["source"],
-                        "status": r["status"],
-                        "rule": r["rule"],
-                        "reason": r["reason"],
-                        "proposal_json": json.dumps(r["proposal"], sort_keys=True),
-                    },
-                )
-            self.store.insert(
-                c,
-                "cycles",
-                {
-                    "run_id": self.run_id,
-                    "cycle": cycle,
-                    "rung": method,
-                    "status": "running",
-                    "champion_before": st.champion,
-                },
-            )
-
-        return (
-            {"proposals": rows, "chosen": chosen, "llm": usage},
-            write,
-            {
-                "accepted": [p.source + "/" + p.name for p in accepted],
-                "rejected": [
-                    {"source": r["proposal"]["source"], "name": r["proposal"]["name"], "rule": r["rule"]}
-                    for r in rows
-                    if r["status"] == "rejected"
-                ],
-                "focus_task": chosen["focus_task"] if chosen else None,
-                "method": method,
-            },
-        )
-
-    def _check_proposal(self, p: Proposal, st: _State) -> Verdict:
-        c = self.constitution
-        v = c.check_method(p.method)
-        if not v.allowed:
-            return v
-        v = c.check_task(p.focus_task)
-        if not v.allowed:
-            return v
-        need = p.collect_episodes + self.cfg.focus_episodes + self.cfg.selection_episodes
-        if p.method == "optuna_params":
-            need += self.cfg.rung_params("optuna_params")["trials"] * (
-                p.collect_episodes + self.cfg.focus_episodes
-            )
-        v = c.check_episodes(need, f"proposal {p.source}/{p.name}")
-        if not v.allowed:
-            return v
-        v = c.check_seeds(p.train_seeds, self.adapter.plan.seeds("test"))
-        if not v.allowed:
-            return v
-        for e in p.edits:
-            v = c.check_edit(e, st.texts[st.champion], self.seed_doc.text)
-            if not v.allowed:
-                return v
-        return Verdict(True)
-
-    def _collect(self, cycle: int, chosen: Mapping[str, Any] | None, champion_text: str):
-        from labtrust_gym.improve.stages import collect_episodes
-
-        if chosen is None:
-            return {"results": [], "skipped": "no accepted proposal"}, (lambda c: None), {"skipped": True}
-        eps = collect_episodes(
-            self.adapter,
-            seed=self.cfg.seed,
-            cycle=cycle,
-            batch=int(chosen["collect_episodes"]),
-            focus_task=str(chosen["focus_task"]),
-            focus=self.cfg.focus_episodes,
-            train_seeds=chosen.get("train_seeds") or (),
-        )
-        results = self._rollout(eps, champion_text)
-        mean = sum(r["score"] for r in results) / len(results)
-        return (
-            {"results": results},
-            lambda c: None,
-            {"episodes": len(results), "mean_score": mean, "focus_task": chosen["focus_task"]},
-        )
-
-    def _train(self, cycle: int, st: _State, chosen: Mapping[str, Any] | None, col: Mapping[str, Any]):
-        from labtrust_gym.improve.stages import train_optuna, train_rules
-        from labtrust_gym.skillopt.document import skill_hash
-
-        if chosen is None:
-            return {"candidate": None, "selected": []}, (lambda c: None), {"skipped": True}
-        champion = st.texts[st.champion]
-        params = self.cfg.rung_params(st.rung)
-        if st.rung == "optuna_params":
-            from labtrust_gym.skillopt.splits import EpisodeSpec, TaskType
-
-            eps = [
-                EpisodeSpec(TaskType.parse(r["task_type"]), int(r["seed"]), "train")
-                for r in col["results"]
-            ]
-            out = train_optuna(
-                self.adapter,
-                eps,
-                champion,
-                trials=int(params["trials"]),
-                seed=int(self.cfg.seed) + cycle,
-                storage=self.paths.optuna_db(cycle),
-                gate=self.gate,
-                reference=self.seed_doc.text,
-                max_edits=int(params["max_edits"]),
-            )
-        else:
-            out = train_rules(
-                col["results"],
-                champion,
-                proposal_edits=[e for e in chosen["edits"] if e.get("file", "skill") == "skill"],
-                rejected=st.rejected,
-                max_edits=int(params["max_edits"]),
-                reference=self.seed_doc.text,
-            )
-        text = out.pop("candidate")
-        h = skill_hash(text)
-        if text == champion:
-            return (
-                {**out, "candidate": None, "rung": st.rung},
-                lambda c: None,
-                {"candidate": None, "reason": "no edit applied", "rung": st.rung},
-            )
-        path = self.paths.write_candidate(text)
-
-        def write(c: Any) -> None:
-            assert self.store is not None
-            self.store.add_candidate(
-                c, self.run_id, h, kind="candidate", parent=st.champion, cycle=cycle,
-                path=path, status="candidate",
-            )
-            c.execute(
-                "UPDATE cycles SET candidate = ? WHERE run_id = ? AND cycle = ?", (h, self.run_id, cycle)
-            )
-
-        applied = [r for r in out["reports"] if r["status"] == "applied"]
-        return (
-            {**out, "candidate": h, "rung": st.rung, "checkpoint": CheckpointRecord(h, path, cycle, st.champion).to_dict()},
-            write,
-            {
-                "candidate": h,
-                "rung": st.rung,
-                "edits": [{"op": e["op"], "target": e["target"][:80], "content": e["content"][:80]} for e in applied],
-            },
-        )
-
-    def _eval(self, cycle: int, st: _State, cand: str | None):
-        from labtrust_gym.improve.stages import gate_eval
-        from labtrust_gym.skillopt.gate import mean_score
-
-        if not cand:
-            return {"results": None, "gate": None}, (lambda c: None), {"skipped": True}
-        eps = self.adapter.plan.eval_episodes("valid_seen", self.cfg.selection_episodes)
-        results = self._rollout(eps, st.texts[cand])
-        champ = st.selection[st.champion]
-        gate = gate_eval(
-            results,
-            champ,
-            candidate=st.texts[cand],
-            champion=st.texts[st.champion],
-            cycle=cycle,
-            train_keys=st.train_keys,
-            gate=self.gate,
-        )
-        rep = EvalReport(
-            cycle, "valid_seen", cand, st.champion, len(results),
-            mean_score(results, self.gate), mean_score(champ, self.gate), gate,
-        )
-        paired = gate.get("paired") or {}
-
-        def write(c: Any) -> None:
-            assert self.store is not None
-            self._eval_rows(c, cycle, "valid_seen", cand, "candidate", results)
-            self._eval_rows(c, cycle, "valid_seen", st.champion, "champion", champ)
-            self.store.insert(
-                c,
-                "gate_results",
-                {
-                    "run_id": self.run_id,
-                    "cycle": cycle,
-                    "candidate": cand,
-                    "champion": st.champion,
-                    "action": gate["action"],
-                    "reason": gate["reason"],
-                    "mean_delta": paired.get("mean"),
-                    "ci95_low": paired.get("ci95_low"),
-                    "ci95_high": paired.get("ci95_high"),
-                    "episodes": len(results),
-                    "per_task_json": json.dumps(gate.get("per_task") or {}, sort_keys=True),
-                    "vetoes_json": json.dumps(gate.get("vetoes") or [], sort_keys=True),
-                },
-            )
-            self.store.set_candidate_status(c, self.run_id, cand, "evaluated", rep.candidate_score)
-
-        return (
-            {"results": results, "gate": gate, "report": rep.to_dict()},
-            write,
-            {
-                "candidate": cand,
-                "champion": st.champion,
-                "gate": gate["action"],
-                "mean_delta": paired.get("mean"),
-                "candidate_score": rep.candidate_score,
-                "champion_score": rep.champion_score,
-                "vetoes": len(gate.get("vetoes") or []),
-            },
-        )
-
-    def _budget_left(self, cycle: int) -> bool:
-        from datetime import UTC, datetime
-
-        assert self.store is not None
-        if cycle + 1 > self.cfg.cycles or not self.constitution.check_cycle(cycle + 1).allowed:
-            return False
-        created = self.store.run(self.run_id)["created_ts"]
-        t0 = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        return self.constitution.check_wall_time((datetime.now(UTC) - t0).total_seconds()).allowed
-
-    def _decide(self, cycle: int, st: _State, cand: str | None, ev: Mapping[str, Any]):
-        from labtrust_gym.skillopt.gate import mean_score
-
-        d = decide(
-            ev.get("gate") if cand else None,
-            st.history,
-            champion_score=mean_score(st.selection[st.champion], self.gate),
-            ladder=self.cfg.ladder,
-            rung=st.rung,
-            budget_left=self._budget_left(cycle),
-            cfg=self.decide_cfg,
-        )
-        if d.action == "escalate":
-            v = self.constitution.check_method(d.rung)
-            if not v.allowed:
-                self._deny(cycle, "decide", v, {"what": "escalate"})
-        out = d.to_dict()
-
-        def write(c: Any) -> None:
-            c.execute(
-                "UPDATE cycles SET decision = ?, decision_reason = ? WHERE run_id = ? AND cycle = ?",
-                (d.action, d.reason, self.run_id, cycle),
-            )
-
-        return out, write, {"decision": d.action, "reason": d.reason, "rung": d.rung, "candidate": cand}
-
-    def _apply(self, cycle: int, st: _State, cand: str | None, dec: Mapping[str, Any]):
-        assert self.store is not None
-        action = dec["action"]
-        if self.constitution.needs_approval(action):
-            subject = cand if (action == "promote" and cand) else f"cycle-{cycle}"
-            if self.store.approval(self.run_id, subject) is None:
-                with self.store.transaction() as c:
-                    c.execute(
-                        "UPDATE cycles SET status = 'awaiting_approval' WHERE run_id = ? AND cycle = ?",
-                        (self.run_id, cycle),
-                    )
-                self.emit("apply", "awaiting_approval", cycle, {"decision": action, "candidate": subject}, True)
-                raise Paused(
-                    f"cycle {cycle}: decision {action} waits for an approval: labtrust improve "
-                    f"approve {self.paths.root} {subject}"
-                )
-        new = cand if (action == "promote" and cand) else st.champion
-        rung = str(dec["rung"])
-
-        def write(c: Any) -> None:
-            assert self.store is not None
-            if action == "promote" and cand:
-                self.store.set_champion(c, self.run_id, cand)
-            elif cand:
-                status = "rolled_back" if action == "rollback" else "rejected"
-                self.store.set_candidate_status(c, self.run_id, cand, status)
-            c.execute(
-                "UPDATE cycles SET status = 'done', champion_after = ? WHERE run_id = ? AND cycle = ?",
-                (new, self.run_id, cycle),
-            )
-            c.execute("UPDATE runs SET rung = ? WHERE run_id = ?", (rung, self.run_id))
-
-        if action == "promote":
-            atomic_write_text(self.paths.champion, st.texts[new])
-        return {"champion": new, "promoted": new != st.champion}, write, {"champion": new, "decision": action}
-
-    def _knowledge(self, cycle, st, cand, ev, dec, chosen):
-        kroot = self.paths.knowledge(self.cfg.knowledge_dir)
-        pages: list[str] = []
-        agent = KnowledgeAgent(kroot)
-        scores, codes = task_summary(st.selection[st.champion])
-        pages = agent.ingest(
-            run_id=self.run_id,
-            cycle=cycle,
-            task_scores=scores,
-            task_codes=codes,
-            champion=st.champion,
-            candidate=cand,
-            gate=ev.get("gate"),
-            decision=dec,
-            proposal=chosen or {"source": "none", "name": "", "edits": []},
-        )
-        return {"pages": pages}, (lambda c: None), {"pages": pages}
-
-    def _final(self, st: _State):
-        from labtrust_gym.skillopt.loop import paired_report
-
-        eps = self.adapter.plan.eval_episodes("test", self.cfg.test_episodes)
-        seed_res = self._rollout(eps, self.seed_doc.text)
-        champ_res = seed_res if st.champion == self.seed_hash else self._rollout(eps, st.texts[st.champion])
-        report = paired_report(seed_res, champ_res, self.gate)
-
-        def write(c: Any) -> None:
-            self._eval_rows(c, 0, "test", self.seed_hash, "seed", seed_res)
-            self._eval_rows(c, 0, "test", st.champion, "champion", champ_res)
-
-        score_row = report["rows"][0]["diff"]
-        return (
-            {"report": report, "champion": st.champion},
-            write,
-            {"champion": st.champion, "episodes": report["episodes"], "score_diff": score_row},
-        )
-
-    # ------------------------------------------------------------- summary --------
     def summary(self) -> dict[str, Any]:
         from labtrust_gym.improve.run_dir import run_summary
 
         s = run_summary(self.paths.root)
         atomic_write_json(self.paths.root / "report.json", s)
         return s
+
+
+def _refuse_live(paths: RunPaths) -> None:
+    """A process holds the run's writer lock: it is running; leave its jobs alone."""
+    from labtrust_gym.improve.run_dir import run_is_live
+
+    if run_is_live(paths.root):
+        raise ConfigError(
+            f"{paths.root}: another process is running this run (its events lock is held); "
+            "wait for it to finish or stop it first"
+        )
+
+
+def _check_profile(cfg: ImproveConfig) -> None:
+    """The lab profile the command runs under (``labtrust --profile``, which sets
+    ``LABTRUST_PROFILE`` for this process and its workers) must be the config's: it
+    changes every episode, so a run records and keeps one."""
+    active = os.environ.get("LABTRUST_PROFILE") or None
+    if active != cfg.lab_profile:
+        raise ConfigError(
+            f"the improve config names lab profile {cfg.lab_profile or '(none)'!r} but the "
+            f"command runs under {active or '(none)'!r}; run labtrust "
+            + (f"--profile {cfg.lab_profile} " if cfg.lab_profile else "")
+            + "improve ... (or set lab_profile in the config)"
+        )
 
 
 def _constitution_from_manifest(paths: RunPaths, man: Mapping[str, Any]) -> Constitution:
@@ -759,6 +338,7 @@ def start_run(
     from labtrust_gym.improve.constitution import load_constitution
 
     paths = RunPaths(Path(run_dir))
+    _check_profile(cfg)
     if (paths.root / MANIFEST).exists():
         raise ConfigError(
             f"{paths.root}: already holds an improvement run; continue it with "
@@ -769,34 +349,48 @@ def start_run(
     check_output_dir(paths.root, "improve run directory")
     constitution = load_constitution(cfg.constitution)
     write_manifest(paths, cfg, constitution)
-    store = JobStore(paths.store)
-    store.create_run(
-        cfg.run_id,
-        config=cfg.to_dict(),
-        config_hash=cfg.hash,
-        constitution_version=constitution.version,
-        constitution_hash=constitution.hash,
-        seed=cfg.seed,
-        rung=cfg.ladder[0],
-    )
-    store.close()
-    with EventBus(paths.root) as bus:
-        bus.emit(
-            Event(
-                cfg.run_id,
-                "run",
-                "run_started",
-                0,
-                {
-                    "config_hash": cfg.hash,
-                    "constitution": constitution.version,
-                    "constitution_hash": constitution.hash,
-                    "seed": cfg.seed,
-                },
-            ),
-            sync=True,
-        )
+    _init_run(paths, cfg, constitution)
     return Orchestrator(paths, cfg, constitution, executor=executor, backend=backend, log=log).run()
+
+
+def _init_run(paths: RunPaths, cfg: ImproveConfig, constitution: Constitution) -> None:
+    """Create the run's row and its ``run_started`` event unless they exist (a start
+    killed half-way is completed by resume)."""
+    from labtrust_gym.improve.events import EVENTS_FILE
+
+    store = JobStore(paths.store)
+    try:
+        try:
+            store.run(cfg.run_id)
+        except ConfigError:
+            store.create_run(
+                cfg.run_id,
+                config=cfg.to_dict(),
+                config_hash=cfg.hash,
+                constitution_version=constitution.version,
+                constitution_hash=constitution.hash,
+                seed=cfg.seed,
+                rung=cfg.ladder[0],
+            )
+    finally:
+        store.close()
+    with EventBus(paths.root) as bus:
+        if bus.seq == 0 or not (paths.root / EVENTS_FILE).stat().st_size:
+            bus.emit(
+                Event(
+                    cfg.run_id,
+                    "run",
+                    "run_started",
+                    0,
+                    {
+                        "config_hash": cfg.hash,
+                        "constitution": constitution.version,
+                        "constitution_hash": constitution.hash,
+                        "seed": cfg.seed,
+                    },
+                ),
+                sync=True,
+            )
 
 
 def _load_run(paths: RunPaths) -> tuple[ImproveConfig, Constitution]:
@@ -820,8 +414,11 @@ def resume_run(
     replaces the config's executor (results do not depend on it)."""
     paths = RunPaths(Path(run_dir))
     cfg, constitution = _load_run(paths)
+    _check_profile(cfg)
+    _refuse_live(paths)
     if executor_cfg:
         cfg = ImproveConfig.from_mapping({**cfg.to_dict(), "executor": dict(executor_cfg)})
+    _init_run(paths, cfg, constitution)
     store = JobStore(paths.store)
     interrupted = store.interrupted_jobs(cfg.run_id)
     store.set_run_status(cfg.run_id, "running", "resumed")
@@ -833,7 +430,12 @@ def resume_run(
                 "run",
                 "run_resumed",
                 0,
-                {"unfinished": [{"cycle": j["cycle"], "stage": j["stage"], "status": j["status"]} for j in interrupted]},
+                {
+                    "unfinished": [
+                        {"cycle": j["cycle"], "stage": j["stage"], "status": j["status"]}
+                        for j in interrupted
+                    ]
+                },
             ),
             sync=True,
         )
@@ -845,6 +447,7 @@ def approve(run_dir: Path | str, subject: str, *, approver: str, note: str = "")
     ``cycle-N`` for a decision without a candidate). Refused when nothing waits on it."""
     paths = RunPaths(Path(run_dir))
     cfg, _ = _load_run(paths)
+    _refuse_live(paths)
     store = JobStore(paths.store)
     try:
         waiting = store.rows("cycles", cfg.run_id, where="AND status = 'awaiting_approval'")

@@ -215,7 +215,10 @@ def scripted_proposals(
                 method,
                 int(p.get("collect_episodes", collect_episodes)),
                 tuple(
-                    {"file": str(e.get("file", "skill")), **{k: v for k, v in e.items() if k != "file"}}
+                    {
+                        "file": str(e.get("file", "skill")),
+                        **{k: v for k, v in e.items() if k != "file"},
+                    }
                     for e in p.get("edits") or ()
                 ),
                 tuple(int(s) for s in p.get("train_seeds") or ()),

@@ -41,7 +41,9 @@ class Proposal:
         if self.source not in PROPOSAL_SOURCES:
             raise ConfigError(f"proposal source {self.source!r}: use {', '.join(PROPOSAL_SOURCES)}")
         if self.collect_episodes < 1:
-            raise ConfigError(f"proposal collect_episodes must be >= 1, got {self.collect_episodes}")
+            raise ConfigError(
+                f"proposal collect_episodes must be >= 1, got {self.collect_episodes}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {

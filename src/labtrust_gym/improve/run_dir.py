@@ -216,7 +216,9 @@ def run_summary(root: Path | str) -> dict[str, Any]:
         "decisions": decisions,
         "counts": {a: decisions.count(a) for a in sorted(set(decisions))},
         "rejected_proposals": sum(1 for p in props if p["status"] == "rejected"),
-        "jobs": {s: sum(1 for j in jobs if j["status"] == s) for s in sorted({j["status"] for j in jobs})},
+        "jobs": {
+            s: sum(1 for j in jobs if j["status"] == s) for s in sorted({j["status"] for j in jobs})
+        },
         "final_test": None if final is None else final["report"],
         "events": {"count": chain["events"], "chain_ok": chain["ok"], "head": chain.get("head")},
     }
@@ -256,4 +258,3 @@ def fingerprint(root: Path | str) -> dict[str, Any]:
     finally:
         store.close()
     return fp
-

@@ -115,14 +115,20 @@ def train_rules(
 
 
 def team_numbers(text: str) -> dict[str, int | float]:
-    """The numeric tunables of a skill's team block."""
-    from labtrust_gym.baselines.skill_team import parse_team_block
+    """The numeric tunables of a skill's team block, typed as written (``3600`` is an
+    int, ``0.5`` a float), so ``f"{key}: {value}"`` is the block's own line."""
+    import yaml
 
-    team = parse_team_block(text)
+    from labtrust_gym.baselines.skill_team import find_team_block, parse_team_block
+
+    parse_team_block(text)  # the block must be valid
+    span = find_team_block(text)
+    assert span is not None  # parse_team_block refuses a text without a block
+    raw = yaml.safe_load(text[span[0] : span[1]]) or {}
     return {
         k: v
-        for k, v in sorted(team.tunables.items())
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in sorted(raw.items())
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rules"
     }
 
 
@@ -171,7 +177,7 @@ def train_optuna(
         text, _ = update(champion, Patch(edits, "optuna"), reference=reference)
         return text, edits
 
-    log = []
+    log: list[dict[str, Any]] = []
     study.enqueue_trial({k: defaults[k] for k in space})
     for _ in range(trials):
         trial = study.ask()

@@ -264,7 +264,9 @@ class JobStore:
         rows = self.conn.execute("SELECT * FROM runs ORDER BY created_ts").fetchall()
         rows = [r for r in rows if run_id is None or r["run_id"] == run_id]
         if not rows:
-            raise ConfigError(f"{self.path}: no run {run_id or ''} in this store".replace("  ", " "))
+            raise ConfigError(
+                f"{self.path}: no run {run_id or ''} in this store".replace("  ", " ")
+            )
         return dict(rows[0])
 
     def set_run_status(self, run_id: str, status: str, reason: str = "", c: Any = None) -> None:
@@ -427,7 +429,12 @@ class JobStore:
         )
 
     def rows(
-        self, table: str, run_id: str, order: str = "cycle", where: str = "", args: Sequence[Any] = ()
+        self,
+        table: str,
+        run_id: str,
+        order: str = "cycle",
+        where: str = "",
+        args: Sequence[Any] = (),
     ) -> list[dict[str, Any]]:
         if table not in _TABLES:
             raise ConfigError(f"unknown store table {table!r}")
