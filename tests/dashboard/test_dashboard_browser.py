@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import urllib.request
@@ -101,15 +102,15 @@ def test_runs_filter_sort_compare(page: Any, server: str, dash_root: Path, shots
     page.check(f"input[data-run='{entry_id('run', 'runs/sla/results.json')}']")
     page.click("#compare")
     page.wait_for_selector("table.compare")
-    blocked = page.locator("table.compare tr", has_text="blocked_rate").first.inner_text()
-    adv = _results(dash_root, "runs/adv/results.json")["summary"]["blocked"]["mean"]
-    assert (
-        str(int(adv))
-        in page.locator(
-            "table.compare tr", has=page.locator("td", has_text="blocked")
-        ).first.inner_text()
+    adv = _results(dash_root, "runs/adv/results.json")["summary"]["blocked"]
+    sla = _results(dash_root, "runs/sla/results.json")["summary"]["blocked"]
+    row = page.locator("table.compare tbody tr").filter(
+        has=page.locator("td:first-child", has_text=re.compile(r"^blocked$"))
     )
-    assert blocked
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "blocked"
+    assert cells[1].startswith(f"{adv['mean']:g}") and cells[2].startswith(f"{sla['mean']:g}")
+    assert float(cells[3]) == sla["mean"] - adv["mean"] != 0
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
 
 

@@ -116,3 +116,12 @@ def test_no_lower_layer_imports_the_dashboard() -> None:
     assert offenders == []
     # the check sees a deferred import inside a function: the CLI's
     assert _imports_dashboard(pkg / "cli/dashboard_cmd.py")
+
+
+def test_without_the_extra_the_command_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    assert main(["dashboard", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "uvicorn is not installed" in err and "labtrust-gym[dashboard]" in err
