@@ -15,14 +15,25 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a speed benchmark and print its figures")
     p.add_argument(
         "target",
-        choices=["engine", "env", "episodes", "coord", "llm", "fuzz", "startup", "improve-resume"],
+        choices=[
+            "engine",
+            "env",
+            "episodes",
+            "coord",
+            "llm",
+            "fuzz",
+            "startup",
+            "improve-resume",
+            "dashboard",
+        ],
         help="engine: events/s; env: NOOP env steps at scale; episodes: one "
         "scripted episode per task; coord: coordination methods per scale preset; llm: LLM "
         "agents' cost per decision, model time excluded (--task, --roles); fuzz: hostile "
         "actions through the env (uncaught exceptions, BLOCKED by code, mask truth); "
         "startup: whole-process time of --version, --help and a one-episode run; "
         "improve-resume: kill -9 an improvement run at random moments, resume, compare "
-        "(--kills)",
+        "(--kills); dashboard: API and page times on the 105-cell default study and a "
+        "50-cycle improvement run (--root DIR: on existing data instead)",
     )
     p.add_argument(
         "--kills", type=int, default=20, help="trials of 'improve-resume' (default 20)"
@@ -89,6 +100,12 @@ def add_parser(sub: Any) -> None:
         default="all",
         help="roles under LLM control for 'llm' (comma-separated, or all; default: %(default)s)",
     )
+    p.add_argument(
+        "--root",
+        default=None,
+        help="data directory for 'dashboard' (default: make the study, improvement run and "
+        "episode in a temporary directory)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -111,6 +128,8 @@ def _run(args: argparse.Namespace) -> int:
         return _fuzz(args)
     if args.target == "startup":
         return _startup(args)
+    if args.target == "dashboard":
+        return _dashboard(args)
     if args.target == "env":
         from labtrust_gym.bench.env_bench import (
             ENV_SCALES,
@@ -317,4 +336,38 @@ def _startup(args: argparse.Namespace) -> int:
         )
     if rows:
         print(f"load average (1 min): {rows[0]['load_average_1m']}")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from labtrust_gym.dashboard.bench import bench_dashboard
+
+    res = bench_dashboard(
+        args.root, repeats=args.repeats or 5, log=lambda m: print(m, file=sys.stderr)
+    )
+    if args.json:
+        json.dump(res, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"dashboard on {res['root']}: {res['entries']}; index scan {res['index_scan_s']} s")
+    if res["data_made_s"]:
+        print(f"  data made in {res['data_made_s']}")
+    print(f"  API (HTTP on 127.0.0.1; first, then median/max of {res['repeats']}):")
+    for r in res["api"]:
+        print(
+            f"    {r['endpoint']:<52} {r['first_ms']:>8.1f} ms  {r['median_ms']:>7.1f} ms "
+            f"{r['max_ms']:>7.1f} ms  {r['bytes']:>9,} B"
+        )
+    if res["pages"]:
+        print(
+            "  pages (chromium, navigation start to view drawn by the browser's clock; first, "
+            f"then median/max of {res['repeats']}; wall median incl. automation):"
+        )
+        for r in res["pages"]:
+            print(
+                f"    {r['view']:<52} {r['first_ms']:>8.1f} ms  {r['median_ms']:>7.1f} ms "
+                f"{r['max_ms']:>7.1f} ms  wall {r['wall_median_ms']:>7.1f} ms"
+            )
+    else:
+        print(f"  pages: {res['pages_note']}")
     return 0

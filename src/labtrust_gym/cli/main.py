@@ -56,6 +56,7 @@ COMMAND_MODULES = (
     "labtrust_gym.cli.evidence_cmds",
     "labtrust_gym.cli.skillopt_cmds",
     "labtrust_gym.cli.improve_cmds",
+    "labtrust_gym.cli.dashboard_cmd",
 )
 
 
@@ -95,6 +96,7 @@ COMMANDS: dict[str, str] = {
         for c in ("optimize-skill", "eval-skill", "optimize-params")
     },
     "improve": "labtrust_gym.cli.improve_cmds",
+    "dashboard": "labtrust_gym.cli.dashboard_cmd",
 }
 
 
