@@ -35,9 +35,7 @@ def add_parser(sub: Any) -> None:
         "(--kills); dashboard: API and page times on the 105-cell default study and a "
         "50-cycle improvement run (--root DIR: on existing data instead)",
     )
-    p.add_argument(
-        "--kills", type=int, default=20, help="trials of 'improve-resume' (default 20)"
-    )
+    p.add_argument("--kills", type=int, default=20, help="trials of 'improve-resume' (default 20)")
     p.add_argument(
         "--case",
         action="append",
