@@ -33,15 +33,22 @@ def test_version_builds_no_parser_and_loads_no_plugins() -> None:
     assert not [m for m in mods if m.split(".")[0] in HEAVY]
 
 
-def test_help_imports_no_heavy_dependency_and_loads_no_plugins() -> None:
+def test_help_imports_no_command_module_and_loads_no_plugins() -> None:
     mods = _loaded(
-        "from labtrust_gym.cli.main import build_parser, main\n"
-        "build_parser()\n"
+        "from labtrust_gym.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
     )
-    assert "labtrust_gym.cli.benchmark_cmds" in mods  # every command module was imported
+    # The list of commands comes from COMMAND_HELP: no command module is imported.
+    assert [m for m in mods if m.startswith("labtrust_gym.cli.")] == ["labtrust_gym.cli.main"]
     assert not [m for m in mods if m.split(".")[0] in HEAVY]
     assert "importlib.metadata" not in mods  # no plugin scan
+
+
+def test_full_parser_imports_no_heavy_dependency() -> None:
+    mods = _loaded("from labtrust_gym.cli.main import build_parser\nbuild_parser()\n")
+    assert "labtrust_gym.cli.benchmark_cmds" in mods  # every command module was imported
+    assert not [m for m in mods if m.split(".")[0] in HEAVY]
+    assert "importlib.metadata" not in mods
 
 
 def _registered(modname: str) -> list[str]:
@@ -58,6 +65,16 @@ def test_command_map_names_every_registered_command() -> None:
 
     registered = {c: m for m in COMMAND_MODULES for c in _registered(m)}
     assert registered == COMMANDS
+
+
+def test_command_help_table_matches_the_modules() -> None:
+    import argparse
+
+    from labtrust_gym.cli.main import COMMAND_HELP, build_parser
+
+    full = build_parser()  # every module, as for an unknown command
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    assert {ca.dest: ca.help for ca in sub._choices_actions} == COMMAND_HELP
 
 
 def test_a_command_imports_only_its_own_module() -> None:

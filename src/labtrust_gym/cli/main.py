@@ -100,6 +100,59 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: Each command's one-line help, so that ``labtrust --help`` lists the commands without
+#: importing their modules (``tests/cli`` checks it against what the modules register).
+COMMAND_HELP: dict[str, str] = {
+    "validate-policy": "validate the policy files (schemas and cross-references)",
+    "run-benchmark": "run episodes of a task and write results JSON",
+    "quick-eval": "one episode each of three headline tasks",
+    "run-summary": "summarize the results of a run directory",
+    "summarize-results": "CSV and Markdown with mean and 95%% CI",
+    "replay": "re-run an episode log and confirm its hash chain",
+    "determinism-report": "run a benchmark twice in separate processes and compare",
+    "list-tasks": "list the registered tasks",
+    "bench": "run a speed benchmark and print its figures",
+    "plugins": "extension registries and loaded plugins",
+    "artifacts": "where lab profiles, presets, packs, overlays... resolve",
+    "security-suite": (
+        "run the attack catalogue (scripted engine and bus attacks, attack episodes); "
+        "exit 1 if any attack succeeds"
+    ),
+    "safety-case": "build the safety case from fresh evidence; exit 1 if a claim is not supported",
+    "run-pack": "run a benchmark pack: one results file per run; exit 1 if a security gate fails",
+    "mutants": (
+        "engine mutants and their kill matrix (pytest, security suite, safety case, "
+        "verify-bundle --replay)"
+    ),
+    "run-study": "run a study spec (task x scale x method x injection cells) for any task",
+    "run-coordination-study": (
+        "run a coordination study (coord_scale / coord_risk cells); writes "
+        "summary_coord.csv, pareto.md and a leaderboard"
+    ),
+    "make-plots": "PNG figures of a study directory ([plots] extra: matplotlib)",
+    "export-evidence": "bundle a run's results, episode logs, policy and environment, signed",
+    "verify-bundle": "check an evidence bundle without the simulator; exit 0 if every check passes",
+    "audit-key": "show the audit signing key in use (public part)",
+    "optimize-skill": (
+        "improve a team skill document offline: rollout, reflect, aggregate, select, "
+        "update, and a validation gate with a safety veto"
+    ),
+    "eval-skill": "play a team skill on a split and score it",
+    "optimize-params": (
+        "tune a coordination method's default_params with Optuna (TPE, SQLite, resumable)"
+        " behind the same gate"
+    ),
+    "improve": (
+        "the improvement orchestrator: a constitution, a hash-chained event log, a "
+        "resumable SQLite job store, knowledge pages"
+    ),
+    "dashboard": (
+        "serve a read-only web dashboard of the runs, studies, episodes, evidence bundles"
+        " and improvement runs under a directory"
+    ),
+}
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The command word of ``argv`` (after ``labtrust``'s own options), if any."""
     i = 0
@@ -135,6 +188,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     command = _command_of(argv) if argv is not None else None
+    if argv is not None and command is None:
+        # No command (``labtrust --help``, or nothing): the list of commands is all
+        # that can be shown, and it needs none of their modules.
+        for name, text in COMMAND_HELP.items():
+            sub.add_parser(name, help=text)
+        return parser
     modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
     for modname in modules:
         try:
