@@ -242,6 +242,23 @@ def test_bundle_checks_pass_then_fail_when_tampered(
     assert [x["name"] for x in bad["checks"] if not x["ok"]][0] == "files"
 
 
+def test_bundle_checks_with_a_trusted_key(dash_root: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from labtrust_gym.evidence.keys import audit_key
+
+    bid = entry_id("bundle", "bundles/sla")
+    ours = bytes.fromhex(audit_key().public_key_hex)  # the key the fixtures signed with
+    d = _client(dash_root, trusted_key=ours).get(f"/api/bundles/{bid}").json()
+    assert d["ok"] is True
+    sig = next(c for c in d["checks"] if c["name"] == "manifest signature")
+    assert sig["ok"] and not sig["skipped"] and "the trusted key" in sig["detail"]
+    other = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    bad = _client(dash_root, trusted_key=other).get(f"/api/bundles/{bid}").json()
+    assert bad["ok"] is False
+    assert "manifest signature" in [c["name"] for c in bad["checks"] if not c["ok"]]
+
+
 def test_unknown_ids_are_404_and_kinds_do_not_mix(client: TestClient) -> None:
     run = _run_id("runs/sla/results.json")
     assert client.get(f"/api/episodes/{run}").status_code == 404  # a run id is not an episode

@@ -87,6 +87,9 @@ def test_bad_root_and_port_are_usage_errors(
     assert str(missing) in err and "--root" in err and "Traceback" not in err
     assert main(["dashboard", "--root", str(tmp_path), "--port", "70000"]) == 2
     assert "--port 70000" in capsys.readouterr().err
+    assert main(["dashboard", "--root", str(tmp_path), "--trusted-key", "not-a-key"]) == 2
+    err = capsys.readouterr().err
+    assert "--trusted-key not-a-key" in err and "audit-key --public-out" in err
 
 
 def _imports_dashboard(path: Path) -> bool:

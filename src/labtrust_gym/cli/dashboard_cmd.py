@@ -31,6 +31,14 @@ def add_parser(sub: Any) -> None:
         help="let the page approve improvement-run candidates awaiting a human decision "
         "(default: read-only)",
     )
+    p.add_argument(
+        "--trusted-key",
+        metavar="K",
+        default=None,
+        help="the audit public key (file or hex, as `labtrust audit-key --public-out` "
+        "writes it) that evidence bundles must be signed with (default: none; the keys "
+        "a bundle names are used and the page says so)",
+    )
     p.set_defaults(func=_run, plugin_mode="none")
 
 
@@ -46,10 +54,22 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 2
     from labtrust_gym.dashboard.server import LOCAL_HOSTS, serve
+    from labtrust_gym.evidence.verify import load_trusted_key
 
     if not 0 < args.port < 65536:
         print(f"labtrust dashboard: --port {args.port}: give 1-65535", file=sys.stderr)
         return 2
+    trusted = None
+    if args.trusted_key is not None:
+        try:
+            trusted = load_trusted_key(args.trusted_key)
+        except ValueError as exc:
+            print(
+                f"labtrust dashboard: --trusted-key {args.trusted_key}: {exc}; give the file "
+                "`labtrust audit-key --public-out FILE` writes, or its hex",
+                file=sys.stderr,
+            )
+            return 2
     if args.host not in LOCAL_HOSTS:
         print(
             f"labtrust dashboard: warning: binding {args.host} exposes the dashboard beyond "
@@ -59,5 +79,11 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"labtrust dashboard: http://{args.host}:{args.port}/ (root {args.root})", file=sys.stderr
     )
-    serve(args.root, host=args.host, port=args.port, allow_approve=args.allow_approve)
+    serve(
+        args.root,
+        host=args.host,
+        port=args.port,
+        allow_approve=args.allow_approve,
+        trusted_key=trusted,
+    )
     return 0

@@ -85,8 +85,10 @@ def create_app(
     *,
     allow_approve: bool = False,
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+    trusted_key: bytes | None = None,
 ) -> FastAPI:
-    """The dashboard app over ``index``."""
+    """The dashboard app over ``index``; ``trusted_key``: the raw Ed25519 audit public key
+    that evidence bundles must be signed with (None: the keys they name, said as SKIP)."""
     from labtrust_gym.dashboard import improve_view
     from labtrust_gym.dashboard.episode import episode_states, episode_view, lab_map
     from labtrust_gym.dashboard.views import bundle_checks, compare_runs, run_detail, study_view
@@ -207,7 +209,7 @@ def create_app(
     @app.get("/api/bundles/{ident}")
     def _bundle(ident: str) -> dict[str, Any]:
         e = entry(ident, "bundle")
-        return cache.get(("bundle", *bundle_stamp(e)), lambda: bundle_checks(index, e))
+        return cache.get(("bundle", *bundle_stamp(e)), lambda: bundle_checks(index, e, trusted_key))
 
     improve_view.add_routes(app, index, entry, allow_approve=allow_approve)
     return app

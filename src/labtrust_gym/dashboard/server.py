@@ -17,7 +17,9 @@ __all__ = ["serve", "running_server", "LOCAL_HOSTS"]
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def _app(root: Path | str, host: str, port: int, allow_approve: bool) -> object:
+def _app(
+    root: Path | str, host: str, port: int, allow_approve: bool, trusted_key: bytes | None = None
+) -> object:
     from labtrust_gym.dashboard.app import create_app
     from labtrust_gym.dashboard.index import DashboardIndex
 
@@ -26,16 +28,23 @@ def _app(root: Path | str, host: str, port: int, allow_approve: bool) -> object:
     hosts = sorted(
         {"127.0.0.1", "localhost", host, f"{host}:{port}", f"127.0.0.1:{port}", f"localhost:{port}"}
     )
-    return create_app(index, allow_approve=allow_approve, allowed_hosts=hosts)
+    return create_app(
+        index, allow_approve=allow_approve, allowed_hosts=hosts, trusted_key=trusted_key
+    )
 
 
 def serve(
-    root: Path | str, *, host: str = "127.0.0.1", port: int = 8321, allow_approve: bool = False
+    root: Path | str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8321,
+    allow_approve: bool = False,
+    trusted_key: bytes | None = None,
 ) -> None:
     """Serve the dashboard of ``root`` until interrupted."""
     import uvicorn
 
-    app = _app(root, host, port, allow_approve)
+    app = _app(root, host, port, allow_approve, trusted_key)
     uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
 
 

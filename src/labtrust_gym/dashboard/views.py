@@ -185,12 +185,16 @@ def study_view(index: DashboardIndex, e: Entry) -> dict[str, Any]:
     )
 
 
-def bundle_checks(index: DashboardIndex, e: Entry) -> dict[str, Any]:
-    """``verify-bundle``'s checks of the bundle, pass/fail/skip each (no trusted key: the
-    signatures are checked against the keys the bundle names, which a SKIP line says)."""
+def bundle_checks(
+    index: DashboardIndex, e: Entry, trusted_key: bytes | None = None
+) -> dict[str, Any]:
+    """``verify-bundle``'s checks of the bundle, pass/fail/skip each. With ``trusted_key``
+    (``labtrust dashboard --trusted-key``) the manifest and the logs must be signed by it;
+    without one the signatures are checked against the keys the bundle names, which a
+    SKIP line says."""
     from labtrust_gym.evidence.verify import verify_bundle
 
-    rep = verify_bundle(index.path(e))
+    rep = verify_bundle(index.path(e), trusted_key=trusted_key)
     d = rep.to_dict()
     d.update({"id": e.id, "rel": e.rel})
     return d
