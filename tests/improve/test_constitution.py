@@ -36,7 +36,7 @@ def with_(base: Constitution, **patch: object) -> Constitution:
 
 def test_shipped_constitution_loads_and_hashes(base: Constitution) -> None:
     assert base.version == "default@0.1"
-    assert len(base.hash) == 64
+    assert len(base.sha256) == 64
     assert base.check_task("stat_insertion") == Verdict(True)
 
 

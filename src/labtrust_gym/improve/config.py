@@ -139,7 +139,7 @@ class ImproveConfig:
         }
 
     @property
-    def hash(self) -> str:
+    def sha256(self) -> str:
         """SHA-256 of the canonical config without ``executor`` and ``knowledge_dir``
         (where episodes run and where pages go change no result)."""
         d = self.to_dict()
@@ -150,7 +150,7 @@ class ImproveConfig:
     @property
     def run_id(self) -> str:
         """``NAME-`` and 12 hex digits of the config hash: the same config, the same id."""
-        return f"{self.name}-{self.hash[:12]}"
+        return f"{self.name}-{self.sha256[:12]}"
 
     @classmethod
     def from_mapping(cls, doc: Mapping[str, Any], source: str = "<config>") -> ImproveConfig:

@@ -107,7 +107,7 @@ class Constitution:
         return f"{self.doc['constitution_id']}@{self.doc['version']}"
 
     @property
-    def hash(self) -> str:
+    def sha256(self) -> str:
         """SHA-256 of the canonical JSON of the document (recorded in the manifest)."""
         return hashlib.sha256(canonical_json(self.doc)).hexdigest()
 

@@ -321,7 +321,7 @@ def _check_profile(cfg: ImproveConfig) -> None:
 def _constitution_from_manifest(paths: RunPaths, man: Mapping[str, Any]) -> Constitution:
     doc = man["constitution"]["document"]
     c = Constitution(doc, str(paths.root / MANIFEST))
-    if c.hash != man["constitution"]["hash"]:
+    if c.sha256 != man["constitution"]["hash"]:
         raise ConfigError(
             f"{paths.root / MANIFEST}: the constitution's hash does not match the document; "
             "the manifest was edited"
@@ -374,9 +374,9 @@ def _init_run(paths: RunPaths, cfg: ImproveConfig, constitution: Constitution) -
             store.create_run(
                 cfg.run_id,
                 config=cfg.to_dict(),
-                config_hash=cfg.hash,
+                config_hash=cfg.sha256,
                 constitution_version=constitution.version,
-                constitution_hash=constitution.hash,
+                constitution_hash=constitution.sha256,
                 seed=cfg.seed,
                 rung=cfg.ladder[0],
             )
@@ -391,9 +391,9 @@ def _init_run(paths: RunPaths, cfg: ImproveConfig, constitution: Constitution) -
                     "run_started",
                     0,
                     {
-                        "config_hash": cfg.hash,
+                        "config_hash": cfg.sha256,
                         "constitution": constitution.version,
-                        "constitution_hash": constitution.hash,
+                        "constitution_hash": constitution.sha256,
                         "seed": cfg.seed,
                     },
                 ),
@@ -409,7 +409,7 @@ def _seed_text(paths: RunPaths) -> str:
 def _load_run(paths: RunPaths) -> tuple[ImproveConfig, Constitution]:
     man = read_manifest(paths)
     cfg = ImproveConfig.from_mapping(man["config"], str(paths.root / MANIFEST))
-    if cfg.hash != man["config_hash"]:
+    if cfg.sha256 != man["config_hash"]:
         raise ConfigError(f"{paths.root / MANIFEST}: config hash mismatch; the manifest was edited")
     return cfg, _constitution_from_manifest(paths, man)
 

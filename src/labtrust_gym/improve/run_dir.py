@@ -105,11 +105,11 @@ def write_manifest(paths: RunPaths, cfg: Any, constitution: Any, seed_text: str)
         {
             "schema": MANIFEST_SCHEMA,
             "run_id": cfg.run_id,
-            "config_hash": cfg.hash,
+            "config_hash": cfg.sha256,
             "config": cfg.to_dict(),
             "constitution": {
                 "version": constitution.version,
-                "hash": constitution.hash,
+                "hash": constitution.sha256,
                 "source": Path(constitution.source).name,
                 "document": constitution.doc,
             },
