@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -65,16 +64,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from labtrust_gym.evidence.verify import verify_bundle
+    from labtrust_gym.evidence.verify import print_report, verify_bundle
 
     report = verify_bundle(args.bundle, trusted_key=args.trusted_key, replay=args.replay)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        for line in report.lines():
-            print(line)
-        print("OK" if report.ok else f"FAILED: {len(report.failed)} check(s)")
-    return 0 if report.ok else 1
+    return print_report(report, as_json=args.json)
 
 
 def _audit_key(args: argparse.Namespace) -> int:

@@ -54,7 +54,14 @@ from labtrust_gym.evidence.logcheck import (
 )
 from labtrust_gym.evidence.recount import compare_metrics, recount_metrics
 
-__all__ = ["Check", "VerifyReport", "verify_bundle", "check_episode_log", "load_trusted_key"]
+__all__ = [
+    "Check",
+    "VerifyReport",
+    "verify_bundle",
+    "check_episode_log",
+    "load_trusted_key",
+    "print_report",
+]
 
 _RESULTS_SCHEMA = "labtrust.results.v0.1"
 
@@ -499,7 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     report = verify_bundle(args.bundle, trusted_key=args.trusted_key, replay=args.replay)
-    if args.json:
+    return print_report(report, as_json=args.json)
+
+
+def print_report(report: VerifyReport, *, as_json: bool = False) -> int:
+    """Print ``report`` (a line per check and a verdict, or JSON); the exit code: 0 if
+    every check passed, else 1."""
+    if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         for line in report.lines():
