@@ -59,7 +59,7 @@ import math
 import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -419,19 +419,7 @@ class SignedMessageBus:
             self.bus_id,
             channel,
         )
-        env = Envelope(
-            sender_id,
-            msg_type,
-            body,
-            nonce,
-            self.epoch,
-            t_ms,
-            rcpt,
-            key.sign(env.signing_bytes()),
-            self.episode_id,
-            self.bus_id,
-            channel,
-        )
+        env = replace(env, signature=key.sign(env.signing_bytes()))
         self.published_by_type[msg_type] = self.published_by_type.get(msg_type, 0) + 1
         if msg_type == "ALERT":
             self.alerts.append(env)
