@@ -84,6 +84,22 @@ _CONTRACT_KEYS = frozenset({"action_index", "action_info"})
 _INFO_META = frozenset({"action_type", "token_refs", "key_id", "signature", "sign_with"})
 
 
+def _engine_action(
+    src: dict[str, Any], atype: str, args: dict[str, Any], where: str
+) -> dict[str, Any] | Rejection | None:
+    """The engine action of an action's validated type and args, with the token refs and
+    signature fields of ``src`` (``where``: its name in messages, "" for the action
+    itself); None for NOOP."""
+    refs = refs_of(src.get("token_refs"), f"{where}.token_refs" if where else "token_refs")
+    if type(refs) is Rejection:
+        return refs
+    out: dict[str, Any] = {"action_type": atype, "args": args, "token_refs": refs}
+    bad = sig_fields(src, out, where or "action")
+    if bad is not None:
+        return bad
+    return None if atype == "NOOP" else out
+
+
 class ActionCodec:
     """Enumerates the discrete actions of a world and turns actions into engine actions."""
 
@@ -219,16 +235,9 @@ class ActionCodec:
                 f"action_type is {describe(atype, 60)}; give an engine action type name",
             )
         args = args_of(action.get("args"), "args")
-        if type(args) is Rejection:
+        if isinstance(args, Rejection):
             return args
-        refs = refs_of(action.get("token_refs"), "token_refs")
-        if type(refs) is Rejection:
-            return refs
-        out: dict[str, Any] = {"action_type": atype, "args": args, "token_refs": refs}
-        bad = sig_fields(action, out, "action")
-        if bad is not None:
-            return bad
-        return None if atype == "NOOP" else out
+        return _engine_action(action, atype, args, "")
 
     def _from_contract(self, action: dict[str, Any]) -> dict[str, Any] | Rejection | None:
         extra = [k for k in action if k not in _CONTRACT_KEYS]
@@ -278,16 +287,9 @@ class ActionCodec:
             args = args_of(info["args"], "action_info.args")
         else:
             args = args_of({k: v for k, v in info.items() if k not in _INFO_META}, "action_info")
-        if type(args) is Rejection:
+        if isinstance(args, Rejection):
             return args
-        refs = refs_of(info.get("token_refs"), "action_info.token_refs")
-        if type(refs) is Rejection:
-            return refs
-        out: dict[str, Any] = {"action_type": atype, "args": args, "token_refs": refs}
-        bad = sig_fields(info, out, "action_info")
-        if bad is not None:
-            return bad
-        return None if atype == "NOOP" else out
+        return _engine_action(info, atype, args, "action_info")
 
     def to_engine(self, env: Any, agent_id: str, action: Any) -> dict[str, Any] | None:
         """The engine action ``{action_type, args, token_refs[, key_id, signature |
