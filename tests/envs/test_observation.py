@@ -316,3 +316,32 @@ def test_blocked_penalty_goes_to_the_agent_that_was_blocked() -> None:
     assert env.last_results["A_RUNNER_01"]["status"] == "BLOCKED"
     pen = env.task.reward_config["blocked"]
     assert rew["runner_01"] == pytest.approx(rew["runner_02"] + pen)
+
+
+def test_observations_off_changes_nothing_but_the_observations() -> None:
+    """``observations=False`` (the runner's env when no method reads them): no
+    observations and no state vector, but the same actions give the same audit chain and
+    the same episode metrics as with observations."""
+    from labtrust_gym.errors import ConfigError
+
+    task = get_task("throughput_sla")()
+    heads = []
+    for on in (True, False):
+        env = task.make_env(observations=on)
+        obs, _ = env.reset(seed=5)
+        assert (len(obs) == len(env.agents)) is on
+        rng = np.random.default_rng(0)
+        for _ in range(60):
+            obs, *_ = env.step({a: int(rng.integers(env.codec.n)) for a in env.agents})
+            assert (obs != {}) is on
+        heads.append(env.engine.audit.head_hash)
+        if not on:
+            with pytest.raises(ConfigError, match="observations=False"):
+                env.state()
+    assert heads[0] == heads[1]
+    with_obs, _ = run_episode(task, 2, env=task.make_env(observations=True))
+    without, _ = run_episode(task, 2, env=task.make_env(observations=False))
+    for m in (with_obs, without):
+        for k in ("wall_s", "steps_per_s", "agent_steps_per_s"):
+            m.pop(k, None)
+    assert with_obs == without

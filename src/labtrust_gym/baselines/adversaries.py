@@ -16,6 +16,7 @@ import numpy as np
 
 from labtrust_gym.baselines.scripted.paths import ZonePaths
 from labtrust_gym.engine.actions_devices import specimen_stage
+from labtrust_gym.numeric import percentile
 
 __all__ = ["DisruptiveInsider", "KeyMisuseInsider"]
 
@@ -115,7 +116,7 @@ class _Attacker:
             },
             "attacks_by_kind": by,
             "attacks_not_attempted": sorted(k for k, r in by.items() if not r["attempted"]),
-            "detection_latency_p50_s": float(np.percentile(lat, 50)) if lat else None,
+            "detection_latency_p50_s": percentile(lat, 50),
             "first_detection_s": detected_t,
         }
 

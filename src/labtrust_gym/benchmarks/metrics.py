@@ -39,6 +39,7 @@ import numpy as np
 
 from labtrust_gym.engine.canonical import canonical_json
 from labtrust_gym.evidence.episode_log import episode_log_sha256
+from labtrust_gym.numeric import percentile
 from labtrust_gym.registry import BUILTIN_ORIGIN, Registry, require_signature
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "coordination_metrics",
     "StaleActionTally",
     "turnaround_by_priority",
+    "percentile",
     "mean_ci95",
     "paired_diff_ci95",
     "summarize_episodes",
@@ -129,10 +131,6 @@ def paired_diff_ci95(a: list[Any], b: list[Any]) -> dict[str, Any]:
     return out
 
 
-def _pct(xs: list[float], q: float) -> float | None:
-    return float(np.percentile(xs, q)) if xs else None
-
-
 def _orders(engine: Any) -> tuple[dict[tuple[str, str], dict[str, Any]], float]:
     """Orders keyed by (root specimen, panel) with arrival, priority and first release."""
     orders: dict[tuple[str, str], dict[str, Any]] = {}
@@ -162,7 +160,9 @@ def turnaround_by_priority(engine: Any) -> dict[str, dict[str, Any]]:
     for o in orders.values():
         if o["released_t"] is not None:
             by.setdefault(o["priority"], []).append(o["released_t"] - o["arrival_t"])
-    return {p: {"n": len(v), "p50": _pct(v, 50), "p95": _pct(v, 95)} for p, v in by.items()}
+    return {
+        p: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95)} for p, v in by.items()
+    }
 
 
 def compute_episode_metrics(
@@ -221,10 +221,11 @@ def compute_episode_metrics(
         "orders_total": len(orders),
         "completion_rate": (done / len(orders)) if orders else None,
         "backlog_at_end": len(orders) - done,
-        "turnaround_p50_s": _pct(tat_all, 50),
-        "turnaround_p95_s": _pct(tat_all, 95),
+        "turnaround_p50_s": percentile(tat_all, 50),
+        "turnaround_p95_s": percentile(tat_all, 95),
         "turnaround_by_priority": {
-            p: {"n": len(v), "p50_s": _pct(v, 50), "p95_s": _pct(v, 95)} for p, v in tat_p.items()
+            p: {"n": len(v), "p50_s": percentile(v, 50), "p95_s": percentile(v, 95)}
+            for p, v in tat_p.items()
         },
         "specimens_arrived": len(specs),
         "specimens_rejected": sum(1 for s in specs if s.status == "REJECTED"),
@@ -239,9 +240,9 @@ def compute_episode_metrics(
         "blocked_by_reason_code": dict(sorted(c["blocked_by_reason_code"].items())),
         "critical_results": len(crit),
         "critical_acknowledged": sum(1 for r in crit if r.crit_state == "ACKED"),
-        "critical_notify_latency_p50_s": _pct(notify_lat, 50),
-        "critical_ack_latency_p50_s": _pct(ack_lat, 50),
-        "critical_ack_latency_p95_s": _pct(ack_lat, 95),
+        "critical_notify_latency_p50_s": percentile(notify_lat, 50),
+        "critical_ack_latency_p50_s": percentile(ack_lat, 50),
+        "critical_ack_latency_p95_s": percentile(ack_lat, 95),
         "transport_dispatched": len(cons),
         "transport_received": len(received),
         "transport_temp_excursions": excursions,

@@ -212,9 +212,9 @@ def run_episode(
         )
     inj = _resolve_injection(task, injection)
     if env is None:
-        # Per-agent masks and views in the infos are for methods that read the infos;
-        # the controllers read the engine, so without a method they would be built for
-        # nobody (most of an episode's time in a small lab).
+        # Observations, masks and views are for methods that read them; the controllers
+        # read the engine, so without a method they would be built for nobody (most of
+        # an episode's time in a small lab).
         env = make_domain_env(task, domain_id, record_log=record_log, rich=method is not None)
     env.record_log = record_log
     if hasattr(task, "injection"):
@@ -355,10 +355,13 @@ def make_domain_env(
     task: BenchmarkTask, domain_id: str, *, record_log: bool = False, rich: bool | None = None
 ) -> Any:
     """The task's env over the adapter of domain ``domain_id`` (its factory is called);
-    ``rich``: action masks and views in the infos (None: the env's default)."""
+    ``rich``: observations, and action masks and views in the infos, for a coordination
+    method that reads them (None: the env's defaults)."""
     from labtrust_gym.domain import make_domain_adapter
 
-    kw: dict[str, Any] = {} if rich is None else {"rich_infos": rich, "action_masks": rich}
+    kw: dict[str, Any] = (
+        {} if rich is None else {"rich_infos": rich, "action_masks": rich, "observations": rich}
+    )
     return task.make_env(record_log=record_log, engine=make_domain_adapter(domain_id, task), **kw)
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from labtrust_gym.errors import ConfigError
+from labtrust_gym.numeric import percentile
 from labtrust_gym.policy.loader import load_policy_document, merge_overlay, thaw
 
 __all__ = [
@@ -505,14 +506,13 @@ class NetworkModel:
         ``comm.reordered`` messages delivered after a later-sent one of their sender;
         ``comm.late`` messages slower than a step; ``comm.in_flight`` not yet arrived."""
         c = self.counters
-        lat = np.frombuffer(c.latencies, dtype=np.float64) if len(c.latencies) else None
         return {
             "comm.msg_count": c.sent,
             "comm.delivered": c.delivered,
             "comm.dropped": c.dropped,
             "comm.drop_rate": (c.dropped / c.sent) if c.sent else 0.0,
-            "comm.p50_latency_ms": float(np.percentile(lat, 50)) if lat is not None else None,
-            "comm.p95_latency_ms": float(np.percentile(lat, 95)) if lat is not None else None,
+            "comm.p50_latency_ms": percentile(c.latencies, 50),
+            "comm.p95_latency_ms": percentile(c.latencies, 95),
             "comm.partition_events": c.partition_events,
             "comm.partition_lost": c.partition_lost,
             "comm.reordered": c.reordered,

@@ -23,7 +23,11 @@ same info dict as in its previous such step (the env never changes it, and repla
 a caller changed): per-agent infos cost no allocation.
 
 Observations (see :mod:`labtrust_gym.envs.observation` for the layout) are read-only rows
-of one array per step: an observation returned at step ``t`` never changes later.
+of one array per step: an observation returned at step ``t`` never changes later. A driver
+whose controllers read the engine, not the observations (the benchmark runner's scripted
+and random teams), builds the env with ``observations=False``: ``reset`` and ``step`` then
+return an empty observation dict, :meth:`state` raises, and the trajectory hash covers the
+audit chain only. Nothing else changes: the same actions give the same audit log.
 
 Actions (see :mod:`labtrust_gym.envs.codec` and docs/actions.md): an index, the contract's
 ``{"action_index", "action_info"}``, a raw engine action or ``None``. A step is atomic:
@@ -103,6 +107,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         record_log: bool = False,
         full_rebuild: bool = False,
         engine: LabEngine | None = None,
+        observations: bool = True,
     ) -> None:
         if render_mode is not None and render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode {render_mode!r}; use one of {_RENDER_MODES}")
@@ -139,6 +144,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
         self.action_masks = small if action_masks is None else bool(action_masks)
         self.record_log = record_log
         self.full_rebuild = full_rebuild
+        self.observations = bool(observations)
         # Either name of an agent -> its row in possible_agents.
         self._order: dict[str, int] = {e: i for i, e in enumerate(self.engine_ids)}
         self._order.update({a: i for i, a in enumerate(self.possible_agents)})
@@ -482,7 +488,7 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
     # ----------------------------------------------------------------- observations ----
     def _observe(self, acted: list[int] | None, changed: bool) -> dict[str, np.ndarray]:
         """Observations after a step (``acted`` None: a full build, at reset)."""
-        if not self.agents:
+        if not self.agents or not self.observations:
             return {}
         ob = self.obs_builder
         if acted is None:
@@ -540,6 +546,11 @@ class LabTrustParallelEnv(ActionMasks, ParallelEnv):
     # ----------------------------------------------------------------- misc ------------
     def state(self) -> np.ndarray:
         """Every agent's observation, in ``possible_agents`` order, concatenated."""
+        if not self.observations:
+            raise ConfigError(
+                "this env was built with observations=False, so it keeps no state vector; "
+                "build it with observations=True (the default)"
+            )
         if self._obs is None or not self.agents:
             return np.zeros(self.state_space.shape, dtype=np.float32)
         return self._obs.reshape(-1).copy()

@@ -27,9 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from labtrust_gym.numeric import percentile
 
 __all__ = ["LLMStats", "Budget"]
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 @dataclass
@@ -70,13 +74,12 @@ class LLMStats:
     screened: int = 0
 
     def metrics(self, prices: Any = None) -> dict[str, Any]:
-        lat = np.asarray(self.latencies_ms, dtype=float)
         out: dict[str, Any] = {
             "llm.calls": self.calls,
             "llm.tokens_in": self.tokens_in,
             "llm.tokens_out": self.tokens_out,
-            "llm.latency_p50_ms": round(float(np.percentile(lat, 50)), 3) if lat.size else None,
-            "llm.latency_p95_ms": round(float(np.percentile(lat, 95)), 3) if lat.size else None,
+            "llm.latency_p50_ms": _round(percentile(self.latencies_ms, 50)),
+            "llm.latency_p95_ms": _round(percentile(self.latencies_ms, 95)),
             "llm.invalid_outputs": self.invalid_outputs,
             "llm.failures": self.failures,
             "llm.retries": self.retries,

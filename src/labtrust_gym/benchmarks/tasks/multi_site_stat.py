@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labtrust_gym.benchmarks.tasks.base import BenchmarkTask
+from labtrust_gym.numeric import percentile
 
 __all__ = ["MultiSiteStat"]
 
@@ -24,7 +25,6 @@ class MultiSiteStat(BenchmarkTask):
     name = "multi_site_stat"
 
     def episode_metrics(self, env: Any) -> dict[str, Any]:
-        import numpy as np
 
         eng = env.engine
         tats = []
@@ -40,6 +40,6 @@ class MultiSiteStat(BenchmarkTask):
                 tats.append(r.released_t - r.arrival_t)
         return {
             "acute_stat_released": len(tats),
-            "acute_stat_tat_p50_s": float(np.percentile(tats, 50)) if tats else None,
+            "acute_stat_tat_p50_s": percentile(tats, 50),
             "released_by_origin_site": dict(sorted(by_site.items())),
         }

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from labtrust_gym.benchmarks.tasks.base import BenchmarkTask
+from labtrust_gym.numeric import percentile
 
 __all__ = ["ReagentStockout"]
 
@@ -64,5 +63,5 @@ class ReagentStockout(BenchmarkTask):
             "restocks": c["emits"].get("REAGENT_RESTOCKED", 0),
             "ue_released": len(ue),
             "ue_released_after_stockout": sum(1 for r in ue if r.released_t > t0),
-            "ue_tat_p50_s": float(np.percentile(late, 50)) if late else None,
+            "ue_tat_p50_s": percentile(late, 50),
         }
