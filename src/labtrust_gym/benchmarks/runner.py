@@ -359,9 +359,11 @@ def make_domain_env(
     method that reads them (None: the env's defaults)."""
     from labtrust_gym.domain import make_domain_adapter
 
-    kw: dict[str, Any] = (
-        {} if rich is None else {"rich_infos": rich, "action_masks": rich, "observations": rich}
-    )
+    kw: dict[str, Any] = {}
+    if rich is not None:
+        # Without a method the env is stepped by the runner alone: the PettingZoo base
+        # class (and its import) would serve nobody either.
+        kw = {"rich_infos": rich, "action_masks": rich, "observations": rich, "pettingzoo": rich}
     return task.make_env(record_log=record_log, engine=make_domain_adapter(domain_id, task), **kw)
 
 

@@ -2,14 +2,19 @@
 
 ``make_env("throughput_sla", seed=0)`` builds the ParallelEnv of a registered task;
 ``make_aec_env(...)`` the AEC form (PettingZoo's ``parallel_to_aec``).
+
+:class:`LabTrustParallelEnv` is imported on first use: importing this package (the codec,
+the core env) does not import PettingZoo and Gymnasium.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtrust_gym.envs.codec import CONTRACT_ACTIONS, REJECTION_CODES, ActionCodec, Rejection
-from labtrust_gym.envs.lab_env import LabTrustParallelEnv
+
+if TYPE_CHECKING:
+    from labtrust_gym.envs.lab_env import LabTrustParallelEnv
 
 __all__ = [
     "ActionCodec",
@@ -57,3 +62,11 @@ def make_aec_env(task: Any, seed: int | None = None, scale: Any = None, **kwargs
     from pettingzoo.utils.conversions import parallel_to_aec
 
     return parallel_to_aec(make_env(task, seed=seed, scale=scale, **kwargs))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LabTrustParallelEnv":
+        from labtrust_gym.envs.lab_env import LabTrustParallelEnv
+
+        return LabTrustParallelEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

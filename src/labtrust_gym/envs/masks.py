@@ -1,6 +1,6 @@
 """Action masks of the lab env: what each agent can plausibly do now.
 
-:class:`ActionMasks` is a mixin of :class:`~labtrust_gym.envs.lab_env.LabTrustParallelEnv`.
+:class:`ActionMasks` is a mixin of :class:`~labtrust_gym.envs.core.LabEnvCore`.
 A mask (int8 over ``Discrete(env.codec.n)``, 1 = the engine would accept the action in the
 state at the start of the step, were the agent the first to act) combines the codec's
 static mask of (role, zone) with a part shared by every agent (frozen zones, doors,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from labtrust_gym.benchmarks.arrivals import generate_arrivals
 from labtrust_gym.config import policy_path
@@ -24,6 +24,7 @@ from labtrust_gym.rng import stream
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from labtrust_gym.envs.core import LabEnvCore
     from labtrust_gym.envs.lab_env import LabTrustParallelEnv
 
 __all__ = ["BenchmarkTask", "load_task_params", "TASKS_FILE"]
@@ -225,27 +226,44 @@ class BenchmarkTask:
             )
         return dict(team)
 
-    def make_env(self, seed: int | None = None, **kwargs: Any) -> LabTrustParallelEnv:
-        """The env factory: a PettingZoo ParallelEnv running this task."""
-        from labtrust_gym.envs.lab_env import LabTrustParallelEnv
+    @overload
+    def make_env(
+        self, seed: int | None = None, *, pettingzoo: Literal[True] = True, **kwargs: Any
+    ) -> LabTrustParallelEnv: ...
 
-        env = LabTrustParallelEnv(self, **kwargs)
+    @overload
+    def make_env(
+        self, seed: int | None = None, *, pettingzoo: bool, **kwargs: Any
+    ) -> LabEnvCore: ...
+
+    def make_env(
+        self, seed: int | None = None, *, pettingzoo: bool = True, **kwargs: Any
+    ) -> LabEnvCore:
+        """The env factory: a PettingZoo ParallelEnv running this task (``pettingzoo=False``:
+        the same env without the ParallelEnv base class, which spares importing PettingZoo
+        and Gymnasium; see :mod:`labtrust_gym.envs.core`)."""
+        cls: type[LabEnvCore]
+        if pettingzoo:
+            from labtrust_gym.envs.lab_env import LabTrustParallelEnv as cls
+        else:
+            from labtrust_gym.envs.core import LabEnvCore as cls
+        env = cls(self, **kwargs)
         if seed is not None:
             env.reset(seed=seed)
         return env
 
-    def episode_metrics(self, env: LabTrustParallelEnv) -> dict[str, Any]:
+    def episode_metrics(self, env: LabEnvCore) -> dict[str, Any]:
         """Task-specific metrics added to the episode's metrics (default: none)."""
         return {}
 
-    def paired_twin(self, env: LabTrustParallelEnv) -> BenchmarkTask | None:
+    def paired_twin(self, env: LabEnvCore) -> BenchmarkTask | None:
         """A variant of this task that the runner plays on the same seed, controller and
         LLM session after the episode ``env`` ran, for :meth:`paired_metrics` (default:
         none)."""
         return None
 
     def paired_metrics(
-        self, env: LabTrustParallelEnv, twin: dict[str, Any], twin_env: LabTrustParallelEnv
+        self, env: LabEnvCore, twin: dict[str, Any], twin_env: LabEnvCore
     ) -> dict[str, Any]:
         """Metrics comparing the episode with its twin's (``twin``: its metrics)."""
         return {}
