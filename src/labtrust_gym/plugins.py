@@ -191,6 +191,26 @@ def _mtime(path: str) -> int:
         return -1
 
 
+def _dist_signature(path: str) -> str:
+    """What importlib.metadata can find in one ``sys.path`` entry: the names and
+    modification times of its ``*.dist-info`` and ``*.egg-info`` entries (installing,
+    removing or reinstalling a distribution changes them; writing other files there, such
+    as a run's outputs in the working directory, does not). A file entry (a zip): its
+    own modification time."""
+    try:
+        with os.scandir(path or ".") as it:
+            rows = sorted(
+                f"{e.name}:{e.stat().st_mtime_ns}"
+                for e in it
+                if e.name.endswith((".dist-info", ".egg-info"))
+            )
+    except NotADirectoryError:
+        return f"file:{_mtime(path)}"
+    except OSError:
+        return "-"
+    return ",".join(rows)
+
+
 def _scan_installed() -> tuple[list[_EntryPoint], list[str]]:
     """Every entry point of the groups (importlib.metadata, one pass over the
     distributions) and the metadata directories of their distributions."""
@@ -216,11 +236,10 @@ def _scan() -> dict[str, list[_EntryPoint]]:
 
     Scanning the installed distributions means importing importlib.metadata and reading
     every distribution's metadata: a third of a short command's start-up. The result is
-    kept in the compiled-policy cache, keyed by ``sys.path`` and the modification time of
-    each of its directories (installing or removing a distribution changes its
-    directory's), and checked against the modification times of each plugin
-    distribution's metadata directory and entry point file; anything else is a fresh
-    scan. ``LABTRUST_DISABLE_POLICY_CACHE=1`` scans every time.
+    kept in the compiled-policy cache, keyed by ``sys.path`` and the distributions each of
+    its entries holds (:func:`_dist_signature`), and checked against the modification
+    times of each plugin distribution's metadata directory and entry point file; anything
+    else is a fresh scan. ``LABTRUST_DISABLE_POLICY_CACHE=1`` scans every time.
     """
     import hashlib
     import sys
@@ -228,7 +247,7 @@ def _scan() -> dict[str, list[_EntryPoint]]:
     from labtrust_gym.policy import cache
 
     key = hashlib.sha256(
-        "\n".join(f"{p}\t{_mtime(p)}" for p in sys.path).encode() + b"|entry-points-v1"
+        "\n".join(f"{p}\t{_dist_signature(p)}" for p in sys.path).encode() + b"|entry-points-v2"
     ).hexdigest()
     ok, doc = cache.get_json("entry_points", key)
     if ok and all(_mtime(d) == m for d, m in doc["dirs"]):

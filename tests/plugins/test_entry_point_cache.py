@@ -68,3 +68,26 @@ def test_cached_scan_equals_a_fresh_scan_and_follows_changes(
     _bump(site)
     assert "other_task" in {e[1] for e in _cached()["labtrust_gym.tasks"]}
     assert _cached() == _fresh()
+
+
+def test_files_written_next_to_the_distributions_do_not_void_the_cache(
+    sites: list[Path], tmp_path: Path
+) -> None:
+    """A run's outputs in the working directory (on ``sys.path`` with ``python -m``) left
+    the cache key unchanged: only distributions count."""
+    site = write_dist(
+        tmp_path / "site",
+        "quiet-lab",
+        "1.0",
+        {"labtrust_gym.tasks": {"quiet_task": "quiet_lab.m:T"}},
+        {"quiet_lab/__init__.py": "", "quiet_lab/m.py": "T = 1\n"},
+    )
+    install(sites, site)
+    before = plugins._dist_signature(str(site))
+    (site / "results.json").write_text("{}")
+    _bump(site)
+    assert plugins._dist_signature(str(site)) == before
+    info = next(site.glob("*.dist-info"))
+    _bump(info)
+    assert plugins._dist_signature(str(site)) != before
+    assert plugins._dist_signature(str(tmp_path / "missing")) == "-"
