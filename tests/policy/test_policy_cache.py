@@ -122,3 +122,23 @@ def test_documents_with_allowed_non_finite_numbers_are_cached_too(
     again = load_yaml(f, allow_nonfinite=True)  # from the cache
     assert again["t"][:2] == [math.inf, -math.inf] and math.isnan(again["t"][2])
     assert again["t"][3] == first["t"][3] == 1.5
+    # The cache key leaves out whether non-finite numbers are allowed (a finite document
+    # parses the same either way): a cached document holding them is still refused
+    # where they are not allowed.
+    from labtrust_gym.errors import PolicyError
+
+    with pytest.raises(PolicyError, match="non-finite"):
+        load_yaml(f, allow_nonfinite=False)
+    assert load_yaml(f, allow_nonfinite=True)["t"][3] == 1.5
+
+
+def test_a_finite_document_is_served_from_the_cache_whatever_the_opt_in(
+    own_cache: Path, tmp_path: Path
+) -> None:
+    f = tmp_path / "h.v0.1.yaml"
+    f.write_text("t: [1.5, 2]\n", encoding="utf-8")
+    assert load_yaml(f, allow_nonfinite=False) == {"t": [1.5, 2]}
+    entries = list((own_cache / "policy-cache-v1" / "yaml").rglob("*.json"))
+    assert len(entries) == 1 and entries[0].read_bytes().split(b"\n", 1)[0].endswith(b"orjson")
+    assert load_yaml(f, allow_nonfinite=True) == {"t": [1.5, 2]}
+    assert list((own_cache / "policy-cache-v1" / "yaml").rglob("*.json")) == entries

@@ -74,7 +74,27 @@ class CompiledWorld:
     priorities: dict[str, dict[str, Any]]  # STAT/URGENT/ROUTINE -> {rank, target_tat_s}
 
 
+#: Worlds compiled without an overlay, by policy fingerprint (the documents' digest).
+_PLAIN_WORLDS: dict[str, CompiledWorld] = {}
+
+
 def compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None) -> CompiledWorld:
+    """The world of ``bundle`` with ``effective_policy`` merged over it.
+
+    Without an overlay the world depends on the documents alone, so it is compiled once
+    per policy fingerprint and shared: an engine and its env compile it at every reset.
+    The world is read-only (a frozen dataclass whose tables nobody writes)."""
+    if effective_policy:
+        return _compile_world(bundle, effective_policy)
+    hit = _PLAIN_WORLDS.get(bundle.fingerprint)
+    if hit is None:
+        if len(_PLAIN_WORLDS) >= 16:  # policies edited in a long session: keep a few
+            _PLAIN_WORLDS.clear()
+        hit = _PLAIN_WORLDS[bundle.fingerprint] = _compile_world(bundle, None)
+    return hit
+
+
+def _compile_world(bundle: PolicyBundle, effective_policy: dict[str, Any] | None) -> CompiledWorld:
     docs: dict[str, Any] = {name: thaw(bundle[name]) for name in bundle.docs}
     fingerprint = bundle.fingerprint
     if effective_policy:

@@ -123,8 +123,7 @@ class LabEnvCore(ActionMasks):
         self.render_mode = render_mode
         # ``engine``: the adapter of the run's domain (labtrust_gym.domain.dispatch).
         self.engine = engine if engine is not None else LabEngine(task.policy)
-        probe = task.get_initial_state(0)
-        self.world = compile_world(task.policy, probe.get("effective_policy"))
+        self.world = compile_world(task.policy, task.effective_policy_probe())
         self.engine_ids: list[str] = list(task.agent_ids())
         self.possible_agents: list[str] = [pz_name(e) for e in self.engine_ids]
         if len(set(self.possible_agents)) != len(self.possible_agents):

@@ -97,8 +97,9 @@ _CODE: dict[str, str] = {}
 
 
 def code_digest() -> str:
-    """SHA-256 over the source of the policy reader and validator, the package version
-    and the YAML library's: a change of any of them invalidates the cache."""
+    """SHA-256 over the policy reader's and validator's source files (their sizes and
+    modification times), the package version and the cache format: a change of any of
+    them invalidates the cache."""
     hit = _CODE.get("digest")
     if hit is not None:
         return hit
@@ -106,10 +107,13 @@ def code_digest() -> str:
 
     h = hashlib.sha256(f"labtrust-gym {__version__} format {_FORMAT}\n".encode())
     here = Path(__file__).resolve().parent
+    # Each source file's size and modification time, as for bytecode caches: reading
+    # them all would cost every command more than the cache saves a short one.
     for path in sorted(here.rglob("*.py")):
         h.update(path.relative_to(here).as_posix().encode() + b"\0")
         try:
-            h.update(path.read_bytes())
+            st = path.stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}\0".encode())
         except OSError:
             h.update(b"<unreadable>")
     digest = h.hexdigest()
@@ -146,27 +150,33 @@ def _entry(kind: str, key: str) -> Path | None:
 
 def get_json(kind: str, key: str) -> tuple[bool, Any]:
     """``(True, document)`` for a sound cache entry, else ``(False, None)``."""
+    ok, doc, _ = read_json(kind, key)
+    return ok, doc
+
+
+def read_json(kind: str, key: str) -> tuple[bool, Any, bool]:
+    """:func:`get_json` and whether the document is finite (holds no ``inf``/``nan``)."""
     path = _entry(kind, key)
     if path is None:
-        return False, None
+        return False, None, False
     try:
         blob = path.read_bytes()
     except OSError:
-        return False, None
+        return False, None, False
     head, sep, payload = blob.partition(b"\n")
     digest, _, fmt = head.partition(b" ")
     if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
-        return False, None  # truncated or corrupt: a miss, rewritten by the caller
+        return False, None, False  # truncated or corrupt: a miss, rewritten by the caller
     try:
         if fmt == b"json":  # documents holding inf/nan (orjson cannot write those)
             import json
 
-            return True, json.loads(payload)
+            return True, json.loads(payload), False
         import orjson
 
-        return True, orjson.loads(payload)
+        return True, orjson.loads(payload), True
     except ValueError:
-        return False, None
+        return False, None, False
 
 
 def put_json(kind: str, key: str, doc: Any) -> bool:

@@ -395,17 +395,20 @@ def load_yaml_digest(path: Path | str, *, allow_nonfinite: bool | None = None) -
     from labtrust_gym.policy import cache
 
     p = Path(path)
-    if allow_nonfinite is None:
-        allow_nonfinite = _own_schema_allows_nonfinite(p)
     lim = yaml_limits()
     data = read_policy_bytes(p, lim.max_bytes)
     digest = hashlib.sha256(data).hexdigest()
     key = hashlib.sha256(
-        f"yaml|{cache.code_digest()}|{allow_nonfinite}|{lim.max_nodes}|{lim.max_depth}|".encode()
-        + data
+        f"yaml2|{cache.code_digest()}|{lim.max_nodes}|{lim.max_depth}|".encode() + data
     ).hexdigest()
-    ok, doc = cache.get_json("yaml", key)
-    if ok:
+    ok, doc, finite = cache.read_json("yaml", key)
+    # A finite document parses the same whether or not its schema allows inf/nan, so only
+    # a cached document holding them needs the schema's opt-in looked up.
+    if ok and finite:
+        return doc, digest
+    if allow_nonfinite is None:
+        allow_nonfinite = _own_schema_allows_nonfinite(p)
+    if ok and allow_nonfinite:
         return doc, digest
     doc = parse_yaml(_decode(data, str(p)), str(p), allow_nonfinite=allow_nonfinite, limits=lim)
     cache.put_json("yaml", key, doc)

@@ -201,6 +201,16 @@ class BenchmarkTask:
             },
         }
 
+    def effective_policy_probe(self) -> dict[str, Any] | None:
+        """The ``effective_policy`` of this task's episodes (seed 0's), which sizes the env
+        (codec, observation layout, spaces) before the first reset. The base initial state
+        overlays no policy, so only a task that overrides :meth:`get_initial_state` pays
+        for building one (arrivals, keys) here."""
+        if type(self).get_initial_state is BenchmarkTask.get_initial_state:
+            return None
+        probe: dict[str, Any] | None = self.get_initial_state(0).get("effective_policy")
+        return probe
+
     def agent_keys(self, seed: int) -> dict[str, tuple[str, Ed25519PrivateKey]]:
         """Each agent's signing key ``{agent_id: (key_id, private_key)}`` for this episode."""
         rng = stream(seed, "keys")
