@@ -40,6 +40,18 @@ def test_exit_code_is_mains_and_exit_handlers_run(argv: list[str], rc: int) -> N
         assert p.stdout.startswith("labtrust-gym ")
 
 
+def test_the_collector_is_back_on_when_the_command_runs() -> None:
+    """console_main turns the collector off for start-up; a command runs with it on
+    (list-tasks prints while it runs; the exit handler reports what it found)."""
+    code = _RUN.format(argv=["list-tasks"], thread=False).replace(
+        'atexit.register(lambda: print("exit handler ran"))',
+        'import gc; atexit.register(lambda: print("collector on:", gc.isenabled()))',
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "throughput_sla" in p.stdout and p.stdout.rstrip().endswith("collector on: True")
+
+
 def test_a_running_thread_gets_the_normal_shutdown() -> None:
     p = _run(["--version"], thread=True)
     assert p.returncode == 0, p.stderr

@@ -23,6 +23,14 @@ __all__ = ["add_parser"]
 QUICK_EVAL_TASKS = ("throughput_sla", "adversarial_disruption", "multi_site_stat")
 
 
+#: What running an episode imports (see ``preload`` in :func:`labtrust_gym.cli.main._run`).
+_EPISODE_MODULES = (
+    "labtrust_gym.benchmarks.runner",
+    "labtrust_gym.envs.core",
+    "labtrust_gym.baselines.scripted",
+)
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run-benchmark", help="run episodes of a task and write results JSON")
     p.add_argument("--task", required=True, help="task name (required; see 'labtrust list-tasks')")
@@ -87,7 +95,7 @@ def add_parser(sub: Any) -> None:
         help="domain adapter the run drives (see 'labtrust plugins list --kind domains'; "
         "default: the lab profile's domain_id, else hospital_lab)",
     )
-    p.set_defaults(func=_run_benchmark)
+    p.set_defaults(func=_run_benchmark, preload=_EPISODE_MODULES)
 
     q = sub.add_parser("quick-eval", help="one episode each of three headline tasks")
     q.add_argument("--seed", type=int, default=0, help="base seed (default: %(default)s)")
@@ -97,7 +105,7 @@ def add_parser(sub: Any) -> None:
         help="run directory, checked before the first episode (default: "
         "./labtrust_runs/quick_eval_<time>)",
     )
-    q.set_defaults(func=_quick_eval)
+    q.set_defaults(func=_quick_eval, preload=_EPISODE_MODULES)
 
     s = sub.add_parser("run-summary", help="summarize the results of a run directory")
     s.add_argument("--run", required=True, help="run directory or results JSON (required)")

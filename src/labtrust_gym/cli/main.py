@@ -23,6 +23,8 @@ command's dependencies: ``--version`` does not even build the parser.
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -171,7 +173,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``labtrust`` parser; given ``argv`` whose command is in :data:`COMMANDS`, with
     only that command's module (the others are not imported)."""
     import argparse
-    import importlib
 
     parser = argparse.ArgumentParser(
         prog="labtrust",
@@ -268,6 +269,11 @@ def _run(args: argparse.Namespace, profile_id: str | None, stack: contextlib.Exi
         tolerant_plugins,
     )
 
+    # A command's modules (``preload``: those it imports when it runs) and the plugins
+    # load while the collector is off under console_main; what they made lives as long as
+    # the process, so it is frozen out of later collections before the command runs.
+    for modname in getattr(args, "preload", ()):
+        importlib.import_module(modname)
     mode = getattr(args, "plugin_mode", "strict")
     if mode == "tolerant":
         stack.enter_context(tolerant_plugins())
@@ -276,6 +282,7 @@ def _run(args: argparse.Namespace, profile_id: str | None, stack: contextlib.Exi
     if profile_id:
         stack.enter_context(use_lab_profile(profile_id))
         stack.enter_context(_profile_env(profile_id))
+    _collect_again()
     rc: int = args.func(args)
     if mode == "tolerant":
         for rec in broken_plugins():
@@ -313,14 +320,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+#: Whether console_main turned the collector off for start-up (and nobody turned it on).
+_GC_OFF = [False]
+
+
+def _collect_again() -> None:
+    if _GC_OFF[0]:
+        _GC_OFF[0] = False
+        gc.freeze()
+        gc.enable()
+
+
 def console_main() -> NoReturn:
     """The ``labtrust`` command: :func:`main`, then the process exits.
 
-    Tearing the interpreter down (every module, every object, numpy's BLAS threads) costs
-    a short command a tenth of its time and does nothing a finished command needs: with
-    no thread of ours left running, the exit handlers run, the standard streams are
-    flushed and the process ends (``os._exit``). Otherwise it is the normal shutdown.
+    The collector is off during start-up (see :func:`_run`). Tearing the interpreter down
+    (every module, every object, numpy's BLAS threads) costs a short command a tenth of
+    its time and does nothing a finished command needs: with no thread of ours left
+    running, the exit handlers run, the standard streams are flushed and the process
+    ends (``os._exit``). Otherwise it is the normal shutdown.
     """
+    # Start-up allocates objects that live until the end (modules, classes, the parser);
+    # collecting while they are made only scans them again and again (a twentieth of a
+    # one-episode run). _run turns the collector back on before the command runs.
+    if gc.isenabled():
+        gc.disable()
+        _GC_OFF[0] = True
     try:
         rc = main()
     except BrokenPipeError:
