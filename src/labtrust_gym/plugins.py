@@ -85,6 +85,8 @@ __all__ = [
 
 @dataclass
 class _State:
+    """What this process has loaded, and what failed."""
+
     records: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     broken: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     errors: dict[tuple[str, str, str], PluginError] = field(default_factory=dict)

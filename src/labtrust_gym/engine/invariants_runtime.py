@@ -95,6 +95,8 @@ def list_invariant_handlers() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class CompiledInvariant:
+    """An invariant of the policy bound to its registered handler."""
+
     invariant_id: str
     severity: str
     reason_code: str

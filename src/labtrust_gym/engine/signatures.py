@@ -67,6 +67,8 @@ def public_key_hex(private_key: Ed25519PrivateKey) -> str:
 
 @dataclass(slots=True)
 class KeyEntry:
+    """A key of the episode's registry: whose it is, its public key and its status."""
+
     key_id: str
     agent_id: str
     public_key_hex: str

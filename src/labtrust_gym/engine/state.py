@@ -25,6 +25,8 @@ __all__ = [
 
 @dataclass(slots=True)
 class AgentState:
+    """An agent: its role, where it is (or the edge it is crossing), what it carries."""
+
     agent_id: str
     role: str | None
     zone: str | None  # None while in transit
@@ -40,6 +42,8 @@ class AgentState:
 
 @dataclass(slots=True)
 class SpecimenState:
+    """A tube: its order, where it is, what it still needs, and the hidden truth about it."""
+
     specimen_id: str
     site_id: str
     priority: str
@@ -67,6 +71,8 @@ class SpecimenState:
 
 @dataclass(slots=True)
 class WorkItem:
+    """One specimen queued on one device, with its priority rank and queue order."""
+
     work_id: str
     device_id: str
     specimen_id: str
@@ -78,6 +84,8 @@ class WorkItem:
 
 @dataclass(slots=True)
 class Run:
+    """A device run: the work items it processes and when it starts and ends."""
+
     run_id: str
     device_id: str
     work: list[WorkItem]
@@ -87,6 +95,8 @@ class Run:
 
 @dataclass(slots=True)
 class DeviceState:
+    """A device: its state, queue, runs, on-board reagents and stock-out accounting."""
+
     device_id: str
     device_type: str
     kind: str  # centrifuge | aliquoter | analyzer
@@ -113,6 +123,8 @@ class DeviceState:
 
 @dataclass(slots=True)
 class ResultState:
+    """A result: its values, QC status, critical-value state and release."""
+
     result_id: str
     specimen_id: str
     panel: str
@@ -138,6 +150,8 @@ class ResultState:
 
 @dataclass(slots=True)
 class DoorState:
+    """A restricted door between two zones: open or not, since when, alarmed or not."""
+
     door_id: str
     zones: tuple[str, str]
     kind: str
@@ -150,6 +164,8 @@ class DoorState:
 
 @dataclass(slots=True)
 class Consignment:
+    """Specimens sent between sites on a route, with their chain of custody."""
+
     consignment_id: str
     route_id: str
     specimen_ids: list[str]
@@ -165,6 +181,8 @@ class Consignment:
 
 @dataclass(slots=True)
 class Token:
+    """An approval token: what it permits, for whom, until when, and whether it is spent."""
+
     token_id: str
     token_type: str
     subject: str

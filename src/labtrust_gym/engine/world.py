@@ -25,6 +25,9 @@ def edge_key(a: str, b: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class RoleSpec:
+    """A role's permissions: its actions, the zone kinds and device types it works in,
+    how much it carries, and whether it approves tokens."""
+
     role_id: str
     actions: frozenset[str]
     zone_kinds: frozenset[str]
@@ -35,6 +38,8 @@ class RoleSpec:
 
 @dataclass(frozen=True)
 class CompiledWorld:
+    """The static world of an episode, indexed for the hot path (see the module docstring)."""
+
     fingerprint: str
     zones: dict[str, dict[str, Any]]  # zone_id -> {site_id, kind, name}
     adjacency: dict[str, dict[str, float]]  # zone -> {neighbour: travel_s}
