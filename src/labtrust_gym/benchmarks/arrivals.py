@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -96,6 +95,8 @@ def validate_arrival_streams(
             )
         for key in st:
             if key not in required and key not in optional:
+                import difflib  # only to word an error
+
                 close = difflib.get_close_matches(str(key), [*required, *optional], n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -403,6 +401,9 @@ def _determinism(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     if args.out:
         check_output_file(args.out, "--out")
+    import subprocess  # only this command starts processes (an import a short run spares)
+    import tempfile
+
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, hashseed in enumerate(("1", "2")):

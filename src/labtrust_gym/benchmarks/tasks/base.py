@@ -9,7 +9,6 @@ subclass.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
@@ -64,6 +63,8 @@ def _check_param_keys(
                     | {o[len(prefix) :] for o in optional if o.startswith(prefix)}
                 )
                 names = [n for n in names if "." not in n]
+                import difflib  # only to word an error
+
                 close = difflib.get_close_matches(str(key), names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(
