@@ -15,12 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
 from labtrust_gym.engine.canonical import canonical_json
 
@@ -58,11 +52,13 @@ def private_key_from_bytes(seed32: bytes) -> Ed25519PrivateKey:
 
 def private_key_bytes(private_key: Ed25519PrivateKey) -> bytes:
     """The 32 raw bytes of ``private_key`` (inverse of :func:`private_key_from_bytes`)."""
-    return private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    # The raw forms need no serialization module (whose import costs a short run more
+    # than all of its signing).
+    return private_key.private_bytes_raw()
 
 
 def public_key_hex(private_key: Ed25519PrivateKey) -> str:
-    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    return private_key.public_key().public_bytes_raw().hex()
 
 
 @dataclass(slots=True)
