@@ -80,9 +80,13 @@ class PolicyBundle:
 
 
 def fingerprint_docs(docs: Mapping[str, Any]) -> str:
+    """SHA-256 of the documents' canonical JSON (sorted keys)."""
     import orjson
 
-    blob = orjson.dumps(thaw(docs), option=orjson.OPT_SORT_KEYS)
+    try:
+        blob = orjson.dumps(docs, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # frozen documents (mapping proxies): the same JSON from a plain copy
+        blob = orjson.dumps(thaw(docs), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()
 
 
