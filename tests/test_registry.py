@@ -52,3 +52,43 @@ def test_shape_checks_of_real_registries() -> None:
     assert TASKS.origins["throughput_sla"] == reg.BUILTIN_ORIGIN
     assert "state.specimen_single_location" in HANDLERS  # loads the built-ins
     assert HANDLERS.origins["state.specimen_single_location"] == reg.BUILTIN_ORIGIN
+
+
+def test_lazy_entries_load_on_first_lookup_and_behave_like_the_others() -> None:
+    from labtrust_gym.errors import RegistryError
+    from labtrust_gym.registry import Registry
+
+    calls: list[str] = []
+
+    def check(ident: str, obj: object) -> None:
+        if not isinstance(obj, int):
+            raise RegistryError(f"{ident}: not an int")
+
+    r: Registry[object] = Registry("probe", check=check)
+    r.register_lazy("a", lambda: calls.append("a") or 1)
+    r.register_lazy("bad", lambda: "x")
+    assert r.ids() == ["a", "bad"] and "a" in r and calls == []
+    snap = r.snapshot()
+    assert r.get("a") == 1 and r.get("a") == 1 and calls == ["a"]  # loaded once
+    with pytest.raises(RegistryError, match="bad: not an int"):
+        r.get("bad")  # checked when loaded
+    with pytest.raises(RegistryError, match="already registered"):
+        r.register("bad", 2)
+    r.register("bad", 2, override=True, origin="test")
+    assert r.get("bad") == 2 and r.overrides[-1]["replaced"] == "labtrust_gym (built-in)"
+    r.restore(snap)
+    assert r.get("a") == 1 and calls == ["a", "a"] and "bad" in r
+
+
+def test_a_run_imports_only_its_own_task_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from labtrust_gym.benchmarks.tasks import get_task, list_tasks; "
+        "get_task('throughput_sla'); assert len(list_tasks()) > 5; "
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules "
+        "if m.startswith('labtrust_gym.benchmarks.tasks.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["['base',", "'builtin',", "'registry',", "'throughput_sla']"]

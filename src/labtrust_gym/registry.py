@@ -210,7 +210,9 @@ class Registry(Generic[T]):
 
     ``kind`` names the registry in messages ("task", "domain"...); ``check(id, obj)``
     raises :class:`RegistryError` for a wrong shape; ``load_builtins()`` registers the
-    built-ins (it runs once, before the first lookup). With ``plugins=True`` the registry
+    built-ins (it runs once, before the first lookup), directly or with
+    :meth:`register_lazy` so that a built-in's module is imported only when it is asked
+    for. With ``plugins=True`` the registry
     receives the plugin objects of its entry-point group (:data:`ENTRY_POINT_GROUPS`).
     """
 
@@ -227,6 +229,7 @@ class Registry(Generic[T]):
         self._load_builtins = load_builtins
         self._loaded = load_builtins is None
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, Callable[[], T]] = {}
         self.origins: dict[str, str] = {}
         self.overrides: list[dict[str, str]] = []
         self.group: str | None = None
@@ -272,7 +275,7 @@ class Registry(Generic[T]):
         if self._check is not None:
             self._check(ident, obj)
         self._ensure()
-        if ident in self._items:
+        if ident in self._items or ident in self._lazy:
             if not override:
                 raise RegistryError(
                     f"{self.kind} {ident!r} is already registered (by {self.origins[ident]}); "
@@ -281,32 +284,59 @@ class Registry(Generic[T]):
             rec = {"kind": self.kind, "id": ident, "by": origin, "replaced": self.origins[ident]}
             self.overrides.append(rec)
             OVERRIDES.append(rec)
+            self._lazy.pop(ident, None)
         self._items[ident] = obj
+        self.origins[ident] = origin
+
+    def register_lazy(
+        self, ident: str, loader: Callable[[], T], *, origin: str = BUILTIN_ORIGIN
+    ) -> None:
+        """Register ``ident`` as the object ``loader()`` returns, called (and the object
+        checked) on its first lookup; it is listed and overridden like any other."""
+        if ident in self._items or ident in self._lazy:
+            raise RegistryError(
+                f"{self.kind} {ident!r} is already registered (by {self.origins[ident]})"
+            )
+        self._lazy[ident] = loader
         self.origins[ident] = origin
 
     def get(self, ident: str) -> T:
         self._ensure()
+        loader = self._lazy.get(ident)
+        if loader is not None:
+            obj = loader()
+            if self._check is not None:
+                self._check(ident, obj)
+            self._items[ident] = obj
+            del self._lazy[ident]
         try:
             return self._items[ident]
         except KeyError:
-            known = ", ".join(sorted(self._items)) or "(none)"
+            known = ", ".join(self.ids()) or "(none)"
             hint = _autoload_hint() if self.group is not None else ""
             raise UnknownIdError(f"unknown {self.kind} {ident!r}; known: {known}{hint}") from None
 
     def ids(self) -> list[str]:
         self._ensure()
-        return sorted(self._items)
+        return sorted({*self._items, *self._lazy})
 
     def __contains__(self, ident: object) -> bool:
         self._ensure()
-        return ident in self._items
+        return ident in self._items or ident in self._lazy
 
     # ------------------------------------------------------------- test support ------
     def snapshot(self) -> tuple[Any, ...]:
         """The registry's whole state, for :meth:`restore` (tests that register things)."""
-        return (dict(self._items), dict(self.origins), list(self.overrides), self._loaded)
+        return (
+            dict(self._items),
+            dict(self._lazy),
+            dict(self.origins),
+            list(self.overrides),
+            self._loaded,
+        )
 
     def restore(self, snap: tuple[Any, ...]) -> None:
-        items, origins, overrides, loaded = snap
-        self._items, self.origins, self.overrides = dict(items), dict(origins), list(overrides)
+        items, lazy, origins, overrides, loaded = snap
+        self._items, self._lazy = dict(items), dict(lazy)
+        self.origins, self.overrides = dict(origins), list(overrides)
         self._loaded = loaded

@@ -311,7 +311,7 @@ def test_duplicate_id_is_an_error_unless_the_plugin_asks_to_override(
     msg = str(err.value)
     assert "already registered (by labtrust_gym (built-in))" in msg and "broken-lab" in msg
     tasks = extensions.extension_registries()["tasks"]
-    assert tasks._items["throughput_sla"].__module__ == (
+    assert tasks.get("throughput_sla").__module__ == (
         "labtrust_gym.benchmarks.tasks.throughput_sla"
     )  # the built-in is untouched, and every run raises until the plugin is fixed
     with pytest.raises(PluginError, match="already registered"):

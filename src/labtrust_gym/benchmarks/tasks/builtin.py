@@ -1,30 +1,21 @@
-"""Registers the built-in tasks through the public registry."""
+"""The built-in tasks: name -> ``module:class``, registered lazily through the public
+registry (a run imports the module of its own task only)."""
 
 from __future__ import annotations
 
-from labtrust_gym.benchmarks.tasks.adversarial_disruption import AdversarialDisruption
-from labtrust_gym.benchmarks.tasks.coord import CoordRisk, CoordScale
-from labtrust_gym.benchmarks.tasks.device_outage_surge import DeviceOutageSurge
-from labtrust_gym.benchmarks.tasks.insider_key_misuse import InsiderKeyMisuse
-from labtrust_gym.benchmarks.tasks.llm_prompt_injection import LLMPromptInjection
-from labtrust_gym.benchmarks.tasks.multi_site_stat import MultiSiteStat
-from labtrust_gym.benchmarks.tasks.qc_cascade import QCCascade
-from labtrust_gym.benchmarks.tasks.reagent_stockout import ReagentStockout
-from labtrust_gym.benchmarks.tasks.rl_tutorial import RLTutorial
-from labtrust_gym.benchmarks.tasks.stat_insertion import StatInsertion
-from labtrust_gym.benchmarks.tasks.throughput_sla import ThroughputSLA
+_PKG = "labtrust_gym.benchmarks.tasks"
 
-BUILTIN_TASKS = (
-    ThroughputSLA,
-    StatInsertion,
-    QCCascade,
-    AdversarialDisruption,
-    MultiSiteStat,
-    InsiderKeyMisuse,
-    CoordScale,
-    CoordRisk,
-    DeviceOutageSurge,
-    ReagentStockout,
-    LLMPromptInjection,
-    RLTutorial,
-)
+BUILTIN_TASKS: dict[str, str] = {
+    "throughput_sla": f"{_PKG}.throughput_sla:ThroughputSLA",
+    "stat_insertion": f"{_PKG}.stat_insertion:StatInsertion",
+    "qc_cascade": f"{_PKG}.qc_cascade:QCCascade",
+    "adversarial_disruption": f"{_PKG}.adversarial_disruption:AdversarialDisruption",
+    "multi_site_stat": f"{_PKG}.multi_site_stat:MultiSiteStat",
+    "insider_key_misuse": f"{_PKG}.insider_key_misuse:InsiderKeyMisuse",
+    "coord_scale": f"{_PKG}.coord:CoordScale",
+    "coord_risk": f"{_PKG}.coord:CoordRisk",
+    "device_outage_surge": f"{_PKG}.device_outage_surge:DeviceOutageSurge",
+    "reagent_stockout": f"{_PKG}.reagent_stockout:ReagentStockout",
+    "llm_prompt_injection": f"{_PKG}.llm_prompt_injection:LLMPromptInjection",
+    "rl_tutorial": f"{_PKG}.rl_tutorial:RLTutorial",
+}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from functools import partial
 from typing import Any
 
 from labtrust_gym.errors import RegistryError
@@ -28,8 +30,13 @@ def _check(name: str, task_class: Any) -> None:
 def _builtins() -> None:
     from labtrust_gym.benchmarks.tasks.builtin import BUILTIN_TASKS
 
-    for cls in BUILTIN_TASKS:
-        TASKS.register(cls.name, cls, origin=BUILTIN_ORIGIN)
+    for name, target in BUILTIN_TASKS.items():
+        TASKS.register_lazy(name, partial(_import, target), origin=BUILTIN_ORIGIN)
+
+
+def _import(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 TASKS: Registry[type] = Registry("task", check=_check, load_builtins=_builtins, plugins=True)
