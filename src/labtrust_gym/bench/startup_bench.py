@@ -15,7 +15,9 @@ median CPU time (user + system) of the child. The cases:
   ``run_benchmark`` of that episode (CPU seconds), to show where cold set-up goes.
 
 The load average is reported: on a busy machine wall times mean little (the CPU times
-less so).
+less so). The children run without ``PYTHONDONTWRITEBYTECODE``: the figures are those of
+an installed package, whose modules are compiled once (a wheel's at install, an editable
+checkout's on first import), not recompiled by every command.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def bench_startup(repeats: int = 5, cases: list[str] | None = None) -> list[dict
     work = Path(tempfile.mkdtemp(prefix="labtrust-startup-"))
     try:
         base_env = dict(os.environ)
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
         base_env.setdefault("LABTRUST_CACHE_DIR", str(work / "cache"))
         samples: dict[str, list[tuple[float, float, str]]] = {c: [] for c in chosen}
         for i in range(repeats + 1):
