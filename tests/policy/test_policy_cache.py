@@ -142,3 +142,32 @@ def test_a_finite_document_is_served_from_the_cache_whatever_the_opt_in(
     assert len(entries) == 1 and entries[0].read_bytes().split(b"\n", 1)[0].endswith(b"orjson")
     assert load_yaml(f, allow_nonfinite=True) == {"t": [1.5, 2]}
     assert list((own_cache / "policy-cache-v1" / "yaml").rglob("*.json")) == entries
+
+
+def test_a_whole_bundle_is_served_from_the_cache_until_a_file_changes(
+    own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labtrust_gym.policy import loader
+
+    pdir = tmp_path / "policy"
+    shutil.copytree(POLICY_SRC, pdir)
+    first = load_policy(pdir)
+    loader._CACHE.clear()  # a new process, as far as the loader can tell
+
+    def no_reading(path: object, **kw: object) -> object:
+        raise AssertionError(f"read {path} although the bundle was cached")
+
+    monkeypatch.setattr(loader, "load_yaml_digest", no_reading)
+    again = load_policy(pdir)
+    assert again.fingerprint == first.fingerprint
+    assert loader.fingerprint_docs(again.docs) == first.fingerprint
+    assert dict(again.sources) == dict(first.sources)
+    monkeypatch.undo()
+    monkeypatch.setenv("LABTRUST_CACHE_DIR", str(own_cache))
+
+    # A changed file is a miss: its new content is read, and validated.
+    loader._CACHE.clear()
+    sla = pdir / "sla" / "sla_targets.v0.1.yaml"
+    sla.write_text(sla.read_text().replace("rank: 0", "rank: -4", 1))
+    with pytest.raises(PolicyValidationError, match="rank"):
+        load_policy(pdir)

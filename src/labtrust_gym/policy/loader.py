@@ -90,7 +90,7 @@ def fingerprint_docs(docs: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-_CACHE: dict[tuple[str, str | None, tuple[float, ...]], PolicyBundle] = {}
+_CACHE: dict[tuple[str, str | None, tuple[Any, ...]], PolicyBundle] = {}
 
 
 def _file_digest(path: Path) -> str:
@@ -108,6 +108,36 @@ def _validation_key(kind: str, pdir: Path, digests: Mapping[str, str]) -> str:
         h.update(f"{label}={digest}\n".encode())
     for rel in sorted({r for r in digests if not r.startswith("overlay/")}):
         h.update(f"{schema_path_for(rel)}={_file_digest(pdir / schema_path_for(rel))}\n".encode())
+    return h.hexdigest()
+
+
+def _file_ids(paths: list[Path]) -> tuple[tuple[str, int, int, int] | None, ...]:
+    """Each file's identity as bytecode caches take it: size, modification time, inode
+    (None: missing)."""
+    out: list[tuple[str, int, int, int] | None] = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            out.append(None)
+        else:
+            out.append((str(p), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
+def _bundle_key(pdir: Path, overlay_dir: Path | None, ids: tuple[Any, ...]) -> str:
+    """The key of a whole parsed bundle in the cache: the identity of every file
+    (:func:`_file_ids`), the reader's code and the YAML limits. A hit spares reading,
+    hashing and looking up each file (most of a short run's policy loading); any change
+    to a file is a miss, which parses what changed and validates by content digest as
+    before."""
+    from labtrust_gym.policy.yaml_io import yaml_limits
+
+    lim = yaml_limits()
+    h = hashlib.sha256(
+        f"bundle|{cache.code_digest()}|{lim.max_bytes}|{lim.max_nodes}|{lim.max_depth}|"
+        f"{pdir}|{overlay_dir}|{ids!r}".encode()
+    )
     return h.hexdigest()
 
 
@@ -134,21 +164,26 @@ def load_policy(
         partner_id = prof.partner_id if prof is not None else None
     overlay_dir = partner_overlay_dir(pdir, partner_id)
     overlay_paths = [overlay_dir / rel for rel in POLICY_FILES.values()] if overlay_dir else []
-    stamp = tuple(p.stat().st_mtime if p.exists() else -1.0 for p in paths + overlay_paths)
-    key = (str(pdir), str(overlay_dir) if overlay_dir else None, stamp)
+    ids = _file_ids(paths + overlay_paths)
+    key = (str(pdir), str(overlay_dir) if overlay_dir else None, ids)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    docs: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    digests: dict[str, str] = {}
-    for name, rel in POLICY_FILES.items():
-        docs[name], digests[rel] = load_yaml_digest(pdir / rel)
-        sources[name] = str(pdir / rel)
-        if overlay_dir is not None and (overlay_dir / rel).is_file():
-            over, digests[f"overlay/{rel}"] = load_yaml_digest(overlay_dir / rel)
-            docs[name] = merge_overlay(docs[name], over)
-            sources[name] += f" + {overlay_dir / rel}"
+    bkey = _bundle_key(pdir, overlay_dir, ids)
+    ok, hit_doc = cache.get_json("bundle", bkey)
+    if ok:
+        docs, sources, digests = hit_doc["docs"], hit_doc["sources"], hit_doc["digests"]
+        fingerprint = hit_doc["fingerprint"]
+    else:
+        docs, sources, digests = {}, {}, {}
+        for name, rel in POLICY_FILES.items():
+            docs[name], digests[rel] = load_yaml_digest(pdir / rel)
+            sources[name] = str(pdir / rel)
+            if overlay_dir is not None and (overlay_dir / rel).is_file():
+                over, digests[f"overlay/{rel}"] = load_yaml_digest(overlay_dir / rel)
+                docs[name] = merge_overlay(docs[name], over)
+                sources[name] += f" + {overlay_dir / rel}"
+        fingerprint = ""  # after validation, which names what the fingerprint cannot take
     if validate:
         vkey = _validation_key("bundle", pdir, digests)
         if not cache.has_marker("validated", vkey):
@@ -160,10 +195,17 @@ def load_policy(
             }
             raise_for_problems(validate_documents(pdir, docs, sources, by_name))
             cache.put_marker("validated", vkey)
+    if not ok:
+        fingerprint = fingerprint_docs(docs)
+        cache.put_json(
+            "bundle",
+            bkey,
+            {"docs": docs, "sources": sources, "digests": digests, "fingerprint": fingerprint},
+        )
     bundle = PolicyBundle(
         policy_dir=pdir,
         docs=MappingProxyType({k: freeze(v) for k, v in docs.items()}),
-        fingerprint=fingerprint_docs(docs),
+        fingerprint=fingerprint,
         partner_id=partner_id,
         sources=MappingProxyType(sources),
     )
