@@ -219,11 +219,26 @@ def test_improvement_and_knowledge_views(
 
 
 def test_live_events_while_the_orchestrator_runs(
-    browser: Any, dash_root: Path, tmp_path: Path, shots: Path
+    browser: Any, dash_root: Path, tmp_path: Path, shots: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Approve in the page, resume the run in the background: the event table grows
     while the orchestrator appends, up to its ``run_completed``."""
+    import time
+
+    from labtrust_gym.improve import events
     from labtrust_gym.improve.loop import resume_run
+
+    # The rest of the run takes well under a second: the orchestrator is slowed to one
+    # event per 0.15 s, so that the page (polling every few hundred ms) can be seen
+    # catching up while it appends, whatever the machine's speed.
+    emit = events.EventBus.emit
+
+    def slow_emit(self: Any, ev: Any, **kw: Any) -> Any:
+        out = emit(self, ev, **kw)
+        time.sleep(0.15)
+        return out
+
+    monkeypatch.setattr(events.EventBus, "emit", slow_emit)
 
     run = tmp_path / "root/live"
     shutil.copytree(dash_root / "improve/waiting", run)
