@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -29,10 +30,20 @@ DEFECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _pick(rng: np.random.Generator, mix: dict[str, float]) -> str:
-    keys = list(mix)
-    p = np.asarray([float(mix[k]) for k in keys])
-    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+class _Picker:
+    """Draws a key of a weight mix: what ``rng.choice(len(keys), p=p / p.sum())`` draws,
+    from the same one uniform number and the same cumulative table, without redoing the
+    table and choice's checks for every specimen."""
+
+    def __init__(self, mix: Mapping[str, Any]) -> None:
+        self.keys = list(mix)
+        p = np.asarray([float(mix[k]) for k in self.keys])
+        cdf = (p / p.sum()).cumsum()
+        cdf /= cdf[-1]
+        self.cdf: list[float] = cdf.tolist()
+
+    def __call__(self, rng: np.random.Generator) -> str:
+        return self.keys[bisect.bisect_right(self.cdf, rng.random())]
 
 
 def _defect_hidden(defect: str, tube: str, min_volume: float) -> dict[str, Any]:
@@ -141,14 +152,15 @@ def generate_arrivals(
         rate = float(st["rate_per_min"]) / 60.0
         t = float(st.get("start_s", 0.0))
         end = float(st["end_s"])
+        pick_panels, pick_priority = _Picker(st["panel_mix"]), _Picker(st["priority_mix"])
         while rate > 0:
             t += float(rng.exponential(1.0 / rate))
             if t >= end:
                 break
-            combo = _pick(rng, st["panel_mix"])
+            combo = pick_panels(rng)
             plist = combo.split("+")
             tube = panels[plist[0]]["tube_type"]
-            prio = _pick(rng, st["priority_mix"])
+            prio = pick_priority(rng)
             lag = float(rng.uniform(*collection_lag_s))
             hidden: dict[str, Any] = {}
             u = float(rng.random())
