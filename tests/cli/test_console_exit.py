@@ -71,3 +71,32 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=120) in (0, 1)
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "want"),
+    [({}, "1"), ({"OPENBLAS_NUM_THREADS": "2"}, "2"), ({"OMP_NUM_THREADS": "3"}, None)],
+)
+def test_blas_runs_single_threaded_unless_the_user_says_otherwise(
+    env: dict[str, str], want: str | None
+) -> None:
+    import json
+    import os
+
+    code = _RUN.format(argv=["list-tasks"], thread=False).replace(
+        'atexit.register(lambda: print("exit handler ran"))',
+        "import json, os; atexit.register(lambda: print(json.dumps("
+        "[os.environ.get('OPENBLAS_NUM_THREADS')])))",
+    )
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    }
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, **env},
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1])[0] == want

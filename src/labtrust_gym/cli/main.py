@@ -340,6 +340,12 @@ def console_main() -> NoReturn:
     running, the exit handlers run, the standard streams are flushed and the process
     ends (``os._exit``). Otherwise it is the normal shutdown.
     """
+    # No command does matrix algebra worth a thread pool, yet OpenBLAS (under numpy)
+    # starts one at import: a tenth of a short command on a 2-core machine, and a thread
+    # that then competes with the main one. Study workers are processes of their own. A
+    # value the user set (or OMP_NUM_THREADS) wins.
+    if "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
     # Start-up allocates objects that live until the end (modules, classes, the parser);
     # collecting while they are made only scans them again and again (a twentieth of a
     # one-episode run). _run turns the collector back on before the command runs.
