@@ -18,6 +18,8 @@ def test_bench_startup_reports_each_case(capsys: pytest.CaptureFixture[str]) -> 
     assert row["wall_median_s"] > 0 and row["cpu_median_s"] >= 0
     assert row["target_s"] == TARGETS_S["version"]
     assert row["meets_target"] is (row["wall_median_s"] <= row["target_s"])
+    steal = row["steal_pct"]
+    assert steal is None or 0.0 <= steal <= 100.0
     assert main(["bench", "startup", "--repeats", "1", "--case", "python"]) == 0
     assert "python" in capsys.readouterr().out
 

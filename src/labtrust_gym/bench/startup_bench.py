@@ -14,9 +14,12 @@ median CPU time (user + system) of the child. The cases:
 * ``breakdown``: in one process, the import of the runner, the first and the second
   ``run_benchmark`` of that episode (CPU seconds), to show where cold set-up goes.
 
-The load average is reported: on a busy machine wall times mean little (the CPU times
-less so). The children run without ``PYTHONDONTWRITEBYTECODE``: the figures are those of
-an installed package, whose modules are compiled once (a wheel's at install, an editable
+The load average is reported, and on Linux the share of CPU time the hypervisor stole
+from this virtual machine while the cases ran (``steal_pct``): on a busy machine, or a
+virtual one whose host is busy, wall times mean little (the CPU times less so).
+
+The children run without ``PYTHONDONTWRITEBYTECODE``: the figures are those of an
+installed package, whose modules are compiled once (a wheel's at install, an editable
 checkout's on first import), not recompiled by every command.
 """
 
@@ -92,6 +95,19 @@ def _run_once(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, fl
     return wall, cpu, proc.stdout
 
 
+def _cpu_counters() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs so far (Linux), else None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    nums = [int(x) for x in fields[1:9]]
+    return nums[7], sum(nums)
+
+
 def bench_startup(repeats: int = 5, cases: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per case: ``case``, ``command``, ``runs``, ``wall_median_s``, ``wall_min_s``,
     ``cpu_median_s``, ``target_s`` and ``meets_target`` (``None`` without a target); the
@@ -107,6 +123,7 @@ def bench_startup(repeats: int = 5, cases: list[str] | None = None) -> list[dict
         base_env.pop("PYTHONDONTWRITEBYTECODE", None)
         base_env.setdefault("LABTRUST_CACHE_DIR", str(work / "cache"))
         samples: dict[str, list[tuple[float, float, str]]] = {c: [] for c in chosen}
+        before = _cpu_counters()
         for i in range(repeats + 1):
             for case in chosen:
                 env = dict(base_env)
@@ -115,9 +132,13 @@ def bench_startup(repeats: int = 5, cases: list[str] | None = None) -> list[dict
                 got = _run_once(_command(case, work / "r.json"), env, work)
                 if i > 0:  # run 0 warms the OS and policy caches
                     samples[case].append(got)
+        after = _cpu_counters()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    steal = None
+    if before is not None and after is not None and after[1] > before[1]:
+        steal = round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 1)
     rows: list[dict[str, Any]] = []
     for case in chosen:
         xs = samples[case]
@@ -133,6 +154,7 @@ def bench_startup(repeats: int = 5, cases: list[str] | None = None) -> list[dict
             "target_s": TARGETS_S.get(case),
             "meets_target": None,
             "load_average_1m": load,
+            "steal_pct": steal,
         }
         if row["target_s"] is not None:
             row["meets_target"] = row["wall_median_s"] <= row["target_s"]

@@ -334,6 +334,8 @@ def _startup(args: argparse.Namespace) -> int:
         )
     if rows:
         print(f"load average (1 min): {rows[0]['load_average_1m']}")
+        if rows[0].get("steal_pct") is not None:
+            print(f"CPU time stolen by the hypervisor while measuring: {rows[0]['steal_pct']}%")
     return 0
 
 
