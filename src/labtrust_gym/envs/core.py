@@ -96,8 +96,8 @@ _RENDER_MODES = ("ansi", "human")
 
 
 class LabEnvCore(ActionMasks):
-    """The lab env of a task (see the module docstring, and :mod:`labtrust_gym.envs.lab_env`
-    for its documentation as a PettingZoo env)."""
+    """The lab env of a task: steps, rewards, infos, observations, actions and pickling
+    are documented in the module docstring (:mod:`labtrust_gym.envs.core`)."""
 
     metadata = {
         "name": "labtrust_v0",
